@@ -1,0 +1,1 @@
+"""difftest: differential testing of KVM APICv/AVIC inhibit logic."""

@@ -1,0 +1,1 @@
+"""Deterministic execution of modelled kernel threads: points, locks, executor."""

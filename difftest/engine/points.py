@@ -1,0 +1,53 @@
+"""Scheduling points: what a thread is about to do when the scheduler picks it.
+
+A modelled kernel function is a generator. Before every access to shared state it
+yields a ``Point`` naming the object and whether it writes it; the code between two
+yields runs atomically. Everything a later analysis needs (DPOR independence,
+coverage feedback, the report's "what changed" column) starts from these records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+
+class Point:
+    """One pending step of one thread.
+
+    ``ready`` is None for a step that can always run; a blocking step (rwsem
+    acquisition, waiting for a kicked vCPU) gives a predicate, and the thread is
+    not runnable while it is false.
+    """
+
+    __slots__ = ("op", "obj", "write", "ready")
+
+    def __init__(
+        self,
+        op: str,
+        obj: str,
+        write: bool,
+        ready: Callable[[], bool] | None = None,
+    ) -> None:
+        self.op = op
+        self.obj = obj
+        self.write = write
+        self.ready = ready
+
+    def __repr__(self) -> str:
+        return f"Point({self.op!r}, {self.obj!r}, {'w' if self.write else 'r'})"
+
+
+# A kernel function modelled as a generator of scheduling points; its return value
+# is the C function's return value.
+Kfunc = Generator[Point, None, Any]
+
+
+def rd(op: str, obj: str) -> Point:
+    """A READ_ONCE-style load of ``obj``."""
+    return Point(op, obj, False)
+
+
+def wr(op: str, obj: str) -> Point:
+    """A store or read-modify-write of ``obj``."""
+    return Point(op, obj, True)

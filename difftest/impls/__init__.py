@@ -1,0 +1,58 @@
+"""Implementations: the shipped versions by name, and plugins as ``FILE.py:NAME``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from difftest.impls.kernel.world import World
+
+BUILTIN = {
+    "reference": ("difftest.impls.reference", "Reference"),
+    "prepatch": ("difftest.impls.prepatch", "Prepatch"),
+    "seed": ("difftest.impls.seed", "Seed"),
+    "final": ("difftest.impls.final", "Final"),
+    "broken-per-vcpu-irqwin": ("difftest.impls.broken.per_vcpu_irqwin", "PerVcpuIrqwin"),
+    "broken-irqwin-from-set": ("difftest.impls.broken.irqwin_from_set", "IrqwinFromSet"),
+    "broken-zap-no-seq": ("difftest.impls.broken.zap_no_seq", "ZapNoSeq"),
+}
+CORRECT = ("reference", "final")
+BROKEN = tuple(n for n in BUILTIN if n.startswith("broken-"))
+
+
+class ImplError(ValueError):
+    """An implementation name or plugin that cannot be loaded."""
+
+
+def load(spec: str) -> type[World]:
+    """``final`` or ``path/to/file.py:ClassName`` -> the implementation class."""
+    if spec in BUILTIN:
+        module, cls = BUILTIN[spec]
+        return getattr(importlib.import_module(module), cls)
+    if ":" not in spec:
+        raise ImplError(
+            f"unknown implementation {spec!r} (built-in: {', '.join(BUILTIN)}; "
+            "or FILE.py:NAME)"
+        )
+    path_s, _, name = spec.rpartition(":")
+    path = Path(path_s)
+    if not path.is_file():
+        raise ImplError(f"plugin file {path_s!r} not found")
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+    mod_name = f"difftest_plugin_{path.stem}_{digest}"
+    module_spec = importlib.util.spec_from_file_location(mod_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ImplError(f"cannot load plugin file {path_s!r}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[mod_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as e:  # a user's file: report, do not trace back
+        raise ImplError(f"plugin {path_s!r} failed to import: {type(e).__name__}: {e}") from None
+    cls = getattr(module, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, World)):
+        raise ImplError(f"{path_s!r} has no implementation class {name!r}")
+    return cls

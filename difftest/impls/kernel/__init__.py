@@ -1,0 +1,31 @@
+"""The kernel code every modelled version shares, assembled into one base class.
+
+``Kernel`` is v6.13 minus the functions the IRQ-window patches change; those come
+from ``difftest.impls.prepatch``.
+"""
+
+from __future__ import annotations
+
+from difftest.impls.kernel.hw import Hardware
+from difftest.impls.kernel.kvm_main import KvmMain
+from difftest.impls.kernel.mmu import Mmu
+from difftest.impls.kernel.svm import SVM_EXIT_HANDLERS, Svm
+from difftest.impls.kernel.vmx import VMX_EXIT_HANDLERS, Vmx
+from difftest.impls.kernel.world import World
+from difftest.impls.kernel.x86 import X86, set_or_clear_apicv_inhibit
+from difftest.model.scenario import Scenario
+
+
+class Kernel(X86, KvmMain, Mmu, Svm, Vmx, Hardware, World):
+    """kvm_x86_ops dispatch by vendor; everything else is inherited."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        super().__init__(scenario)
+        svm = scenario.vendor == "svm"
+        self.exit_handlers = SVM_EXIT_HANDLERS if svm else VMX_EXIT_HANDLERS
+        self.enable_irq_window = self.svm_enable_irq_window if svm else self.vmx_enable_irq_window
+        self.inject_irq = self.svm_inject_irq if svm else self.vmx_inject_irq
+        self.interrupt_allowed = self.svm_interrupt_allowed if svm else self.vmx_interrupt_allowed
+
+
+__all__ = ["Kernel", "set_or_clear_apicv_inhibit"]

@@ -1,0 +1,80 @@
+"""What the CPU does between VMRUN and #VMEXIT: the guest's action, event
+injection, and the V_IRQ window that AVIC ignores. Not kernel code; the oracle's
+per-step checks are called from here because this is where the guest touches
+the APIC page and where a window opens or fails to.
+"""
+
+from __future__ import annotations
+
+from difftest.engine.points import Kfunc, wr
+from difftest.model.state import Mode, VCpu
+from difftest.oracle.checks import check_apic_access
+from difftest.oracle.findings import Kind
+
+
+class Hardware:
+    def vcpu_run(self, vcpu: VCpu, op: str) -> Kfunc:
+        """kvm_x86_call(vcpu_run): one step from VMRUN to #VMEXIT.
+
+        Returns (exit reason, whether ``op`` was carried out). The vCPU is outside
+        guest mode with IRQs enabled at the end of the step, so a pending kick IPI
+        is acknowledged there.
+        """
+        yield wr(f"VMRUN: guest {op}", "kvm.apic_spte" if op == "apic" else f"{vcpu.name}.mode")
+        result = self._guest(vcpu, op)
+        vcpu.mode = Mode.OUTSIDE_GUEST_MODE
+        self.ack_ipi(vcpu)
+        return result
+
+    def _guest(self, vcpu: VCpu, op: str) -> tuple[str, bool]:
+        if vcpu.mode == Mode.EXITING_GUEST_MODE:
+            return "intr", False  # the kick IPI arrived before VMRUN: exit at once
+        if vcpu.injected:
+            self._deliver(vcpu)
+        if (e := self._window(vcpu)) is not None:
+            return e, False
+        if op == "run":
+            return "hlt", True
+        if vcpu.guest_mode:
+            # L2's own actions do not concern L1's APIC (L2's MMU never maps the
+            # APIC page); only its exit back to L1 does.
+            return ("vmexit" if op == "vmexit" else "hlt"), True
+        if op == "cli":
+            vcpu.guest_if = False
+        elif op == "sti":
+            vcpu.guest_if = True
+            return self._window(vcpu) or "hlt", True
+        elif op in ("vmrun", "sti_vmrun") and self.vm.vendor == "svm":
+            if op == "sti_vmrun":
+                vcpu.guest_if = True  # the STI shadow covers VMRUN: no window yet
+            return "vmrun", True
+        elif op == "apic" and vcpu.apic_enabled:
+            if not self.vm.apic_spte:
+                return "npf", False
+            check_apic_access(self, vcpu)
+        return "hlt", True
+
+    def _window(self, vcpu: VCpu) -> str | None:
+        """An armed V_IRQ with RFLAGS.IF=1 exits with VINTR, unless AVIC is active
+        on the vCPU: AVIC ignores V_IRQ, the window goes unnoticed."""
+        if vcpu.guest_mode or not (vcpu.v_irq and vcpu.vintr_intercept and vcpu.guest_if):
+            return None
+        if self.vm.vendor == "svm" and vcpu.apicv_active:
+            if vcpu.ghost_blind_since is None:
+                vcpu.ghost_blind_since = self.now
+            return None
+        return "vintr"
+
+    def _deliver(self, vcpu: VCpu) -> None:
+        vcpu.injected = False
+        vcpu.delivered += 1
+        if vcpu.ghost_blind_since is not None:
+            self.finding(
+                Kind.DELAYED_WINDOW,
+                f"{vcpu.name}'s IRQ window opened at step {vcpu.ghost_blind_since} with AVIC "
+                f"active (V_IRQ ignored); the ExtINT came {self.now - vcpu.ghost_blind_since} "
+                "steps later",
+                where="svm_vcpu_run",
+                expected="APICv inhibited while the window is armed",
+            )
+            vcpu.ghost_blind_since = None

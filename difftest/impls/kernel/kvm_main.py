@@ -1,0 +1,64 @@
+"""virt/kvm/kvm_main.c: requests and kicks."""
+
+from __future__ import annotations
+
+from difftest.engine.points import Kfunc, Point, rd, wr
+from difftest.model.state import REQ_NAMES, Mode, VCpu
+
+
+class KvmMain:
+    vm: object
+
+    def kvm_make_request(self, req: int, vcpu: VCpu) -> Kfunc:
+        yield wr(f"make_request({REQ_NAMES[req]})", f"{vcpu.name}.requests")
+        vcpu.requests |= req
+
+    def kvm_check_request(self, req: int, vcpu: VCpu) -> Kfunc:
+        yield wr(f"check_request({REQ_NAMES[req]})", f"{vcpu.name}.requests")
+        if vcpu.requests & req:
+            vcpu.requests &= ~req
+            return True
+        return False
+
+    def kvm_vcpu_exiting_guest_mode(self, vcpu: VCpu) -> Kfunc:
+        """cmpxchg(&vcpu->mode, IN_GUEST_MODE, EXITING_GUEST_MODE); returns the old mode."""
+        yield wr(f"kick {vcpu.name}", f"{vcpu.name}.mode")
+        old = vcpu.mode
+        if old == Mode.IN_GUEST_MODE:
+            vcpu.mode = Mode.EXITING_GUEST_MODE
+        return old
+
+    def kvm_vcpu_kick(self, vcpu: VCpu) -> Kfunc:
+        """Kick without waiting: the IPI makes a running vCPU exit the guest."""
+        yield from self.kvm_vcpu_exiting_guest_mode(vcpu)
+
+    def kvm_make_all_cpus_request(self, req: int) -> Kfunc:
+        """kvm_make_vcpus_request_mask() + kvm_kick_many_cpus(wait=true).
+
+        ``req`` carries KVM_REQUEST_WAIT: every vCPU whose mode was not
+        OUTSIDE_GUEST_MODE gets an IPI and the caller spins until each has
+        handled it, i.e. has left guest mode with interrupts enabled.
+        """
+        targets = []
+        for v in self.vm.vcpus:
+            yield from self.kvm_make_request(req, v)
+            # kvm_request_needs_ipi(); smp_mb__after_atomic() orders the two.
+            if (yield from self.kvm_vcpu_exiting_guest_mode(v)) != Mode.OUTSIDE_GUEST_MODE:
+                v.ipi_pending = True
+                targets.append(v)
+        for v in targets:
+            yield Point(
+                "wait for IPI ack",
+                f"{v.name}.mode",
+                False,
+                lambda v=v: not v.ipi_pending,
+            )
+
+    @staticmethod
+    def ack_ipi(vcpu: VCpu) -> None:
+        """The vCPU is outside guest mode with IRQs on: a pending kick IPI is handled."""
+        vcpu.ipi_pending = False
+
+    def kvm_request_pending(self, vcpu: VCpu) -> Kfunc:
+        yield rd("kvm_vcpu_exit_request", f"{vcpu.name}.requests")
+        return vcpu.mode == Mode.EXITING_GUEST_MODE or vcpu.requests != 0

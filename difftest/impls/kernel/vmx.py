@@ -1,0 +1,32 @@
+"""arch/x86/kvm/vmx/vmx.c, only as far as the inhibit logic sees it.
+
+On Intel, interrupt-window exiting works with APICv active, so no IRQ-window
+inhibit exists (IRQWIN, PIT_REINJ and NESTED are outside VMX's required mask) and
+nested VMX is not modelled: ``vmrun``/``vmexit`` are plain guest actions there.
+"""
+
+from __future__ import annotations
+
+from difftest.engine.points import Kfunc, wr
+from difftest.model.state import KVM_REQ_EVENT, VCpu
+
+
+class Vmx:
+    def vmx_interrupt_allowed(self, vcpu: VCpu) -> bool:
+        return vcpu.guest_if
+
+    def vmx_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
+        yield wr("exec_controls_setbit(INTR_WINDOW_EXITING)", f"{vcpu.name}.vmcb")
+        vcpu.v_irq = vcpu.vintr_intercept = True
+
+    def vmx_inject_irq(self, vcpu: VCpu, reinjected: bool) -> Kfunc:
+        yield wr("vmcs_write32(VM_ENTRY_INTR_INFO_FIELD)", f"{vcpu.name}.vmcb")
+
+    def handle_interrupt_window(self, vcpu: VCpu) -> Kfunc:
+        yield wr("exec_controls_clearbit(INTR_WINDOW_EXITING)", f"{vcpu.name}.vmcb")
+        vcpu.v_irq = vcpu.vintr_intercept = False
+        yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+        return False
+
+
+VMX_EXIT_HANDLERS = {"vintr": "handle_interrupt_window", "npf": "svm_handle_npf"}

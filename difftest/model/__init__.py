@@ -1,0 +1,1 @@
+"""The modelled world: KVM's state and the scenarios that drive it."""

@@ -1,0 +1,216 @@
+"""Scenarios: the initial VM and the program of every thread.
+
+A vCPU program is a list of guest actions, one per VM entry; an ioctl program is a
+list of userspace calls. Operations are plain strings so that a reproducer reads
+like a test case: ``sti``, ``apic``, ``set PIT_REINJ``, ``extint 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from difftest.model.state import Reason
+from difftest.schedulers.base import ChoiceSource
+
+# Guest actions (what L1 or L2 does between one VM entry and the next exit).
+VCPU_OPS = ("run", "cli", "sti", "apic", "vmrun", "sti_vmrun", "vmexit")
+VCPU_OP_HELP = {
+    "run": "run and exit (nothing interrupt-related)",
+    "cli": "L1 clears RFLAGS.IF",
+    "sti": "L1 sets RFLAGS.IF: an armed V_IRQ window opens",
+    "apic": "access the APIC page (0xfee00000)",
+    "vmrun": "L1 executes VMRUN and enters L2",
+    "sti_vmrun": "L1 executes STI; VMRUN (VMRUN in the STI shadow)",
+    "vmexit": "L2 exits to L1 (#VMEXIT)",
+}
+
+# Inhibit reasons userspace can change, and how.
+SETTABLE = {
+    Reason.PIT_REINJ: ("set", "clear"),
+    Reason.BLOCKIRQ: ("set", "clear"),
+    Reason.HYPERV: ("set", "clear"),
+    Reason.ABSENT: ("clear",),
+    Reason.APIC_ID_MODIFIED: ("set",),
+    Reason.APIC_BASE_MODIFIED: ("set",),
+    Reason.LOGICAL_ID_ALIASED: ("set", "clear"),
+}
+INITIAL_REASONS = (
+    Reason.ABSENT,
+    Reason.PIT_REINJ,
+    Reason.HYPERV,
+    Reason.BLOCKIRQ,
+    Reason.APIC_ID_MODIFIED,
+    Reason.APIC_BASE_MODIFIED,
+    Reason.LOGICAL_ID_ALIASED,
+)
+
+
+class ScenarioError(ValueError):
+    """A scenario that does not describe a valid run."""
+
+
+@dataclass(frozen=True)
+class VcpuSpec:
+    program: tuple[str, ...]
+    guest_if: bool = False  # L1's RFLAGS.IF at the start
+    apic_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Scenario:
+    vcpus: tuple[VcpuSpec, ...]
+    ioctls: tuple[tuple[str, ...], ...] = ()
+    initial: tuple[str, ...] = ()  # inhibit reasons set at the start
+    vendor: str = "svm"
+    enable_apicv: bool = True
+    extint: tuple[int, ...] = field(default=())  # vCPUs with an ExtINT pending at start
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def thread_names(self) -> list[str]:
+        return [f"vcpu{i}" for i in range(len(self.vcpus))] + [
+            f"ioctl{i}" for i in range(len(self.ioctls))
+        ]
+
+    @property
+    def n_ops(self) -> int:
+        return sum(len(v.program) for v in self.vcpus) + sum(len(p) for p in self.ioctls)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "vendor": self.vendor,
+            "enable_apicv": self.enable_apicv,
+            "initial": list(self.initial),
+            "extint": list(self.extint),
+            "vcpus": [
+                {"program": list(v.program), "guest_if": v.guest_if, "apic_enabled": v.apic_enabled}
+                for v in self.vcpus
+            ],
+            "ioctls": [list(p) for p in self.ioctls],
+        }
+
+    @classmethod
+    def from_json(cls, d: object) -> Scenario:
+        if not isinstance(d, dict):
+            raise ScenarioError("scenario must be an object")
+        try:
+            vcpus = tuple(
+                VcpuSpec(
+                    program=tuple(_strs(v["program"], "vcpu program")),
+                    guest_if=bool(v.get("guest_if", False)),
+                    apic_enabled=bool(v.get("apic_enabled", True)),
+                )
+                for v in d["vcpus"]
+            )
+            return cls(
+                vcpus=vcpus,
+                ioctls=tuple(tuple(_strs(p, "ioctl program")) for p in d.get("ioctls", [])),
+                initial=tuple(_strs(d.get("initial", []), "initial")),
+                vendor=str(d.get("vendor", "svm")),
+                enable_apicv=bool(d.get("enable_apicv", True)),
+                extint=tuple(int(x) for x in d.get("extint", [])),
+            )
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ScenarioError(f"malformed scenario: {e!r}") from None
+
+
+def _strs(x: object, what: str) -> list[str]:
+    if not isinstance(x, list) or not all(isinstance(s, str) for s in x):
+        raise ScenarioError(f"{what} must be a list of strings")
+    return x
+
+
+def parse_ioctl(op: str, n_vcpus: int) -> tuple[str, Reason | int, bool]:
+    """``"set PIT_REINJ"`` -> ("inhibit", Reason.PIT_REINJ, True); ``"extint 1"`` ->
+    ("extint", 1, True)."""
+    parts = op.split()
+    if len(parts) == 2 and parts[0] == "extint":
+        if not parts[1].isdigit() or int(parts[1]) >= n_vcpus:
+            raise ScenarioError(f"ioctl {op!r}: no such vCPU")
+        return "extint", int(parts[1]), True
+    if len(parts) == 2 and parts[0] in ("set", "clear"):
+        try:
+            reason = Reason[parts[1]]
+        except KeyError:
+            raise ScenarioError(f"ioctl {op!r}: unknown inhibit reason") from None
+        if parts[0] not in SETTABLE.get(reason, ()):
+            raise ScenarioError(f"ioctl {op!r}: userspace cannot {parts[0]} {reason.name}")
+        return "inhibit", reason, parts[0] == "set"
+    raise ScenarioError(f"unknown ioctl operation {op!r}")
+
+
+def validate(s: Scenario) -> None:
+    if s.vendor not in ("svm", "vmx"):
+        raise ScenarioError(f"unknown vendor {s.vendor!r} (svm or vmx)")
+    if not s.vcpus:
+        raise ScenarioError("a scenario needs at least one vCPU")
+    for v in s.vcpus:
+        for op in v.program:
+            if op not in VCPU_OPS:
+                raise ScenarioError(f"unknown vCPU operation {op!r}")
+    for p in s.ioctls:
+        for op in p:
+            parse_ioctl(op, len(s.vcpus))
+    for r in s.initial:
+        if r not in Reason.__members__ or Reason[r] not in INITIAL_REASONS:
+            raise ScenarioError(f"initial reason {r!r} is not one userspace can set")
+    for x in s.extint:
+        if not 0 <= x < len(s.vcpus):
+            raise ScenarioError(f"extint vCPU {x} does not exist")
+
+
+# Operations the random generator draws from, weighted by repetition: windows and
+# APIC accesses are what the inhibit logic races on.
+_GEN_VCPU_OPS = ("run", "cli", "cli", "sti", "sti", "apic", "apic", "vmrun", "sti_vmrun", "vmexit")
+_GEN_IOCTL_OPS = (
+    "set PIT_REINJ",
+    "clear PIT_REINJ",
+    "set BLOCKIRQ",
+    "clear BLOCKIRQ",
+    "set HYPERV",
+    "clear HYPERV",
+    "extint",
+    "extint",
+    "extint",
+)
+
+
+def generate(
+    src: ChoiceSource,
+    *,
+    vcpus: int = 3,
+    ioctls: int = 1,
+    ops: int = 4,
+    nested: bool = True,
+    vendor: str = "svm",
+) -> Scenario:
+    """Draw a scenario from ``src``: ``ops`` operations per thread.
+
+    Every draw goes through ``src``, so a Hypothesis or Atheris source explores
+    (and a shrinker reduces) scenarios with the same code.
+    """
+    vops = [o for o in _GEN_VCPU_OPS if nested or o not in ("vmrun", "sti_vmrun", "vmexit")]
+    vspecs = []
+    for _ in range(vcpus):
+        prog = tuple(vops[src.draw(len(vops))] for _ in range(ops))
+        vspecs.append(VcpuSpec(program=prog, guest_if=bool(src.draw(2))))
+    iprogs = []
+    for _ in range(ioctls):
+        prog = []
+        for _ in range(ops):
+            op = _GEN_IOCTL_OPS[src.draw(len(_GEN_IOCTL_OPS))]
+            if op == "extint":
+                op = f"extint {src.draw(vcpus)}"
+            prog.append(op)
+        iprogs.append(tuple(prog))
+    initial = ("PIT_REINJ",) if src.draw(2) else ()
+    extint = tuple(i for i in range(vcpus) if src.draw(3) == 0)
+    return Scenario(
+        vcpus=tuple(vspecs),
+        ioctls=tuple(iprogs),
+        initial=initial,
+        vendor=vendor,
+        extint=extint,
+    )

@@ -1,0 +1,202 @@
+"""The state KVM keeps for a VM and its vCPUs, restricted to what the APICv inhibit
+logic reads or writes (``struct kvm_arch``, ``struct kvm_vcpu``, ``struct vcpu_svm``).
+
+Fields named ``ghost_*`` are not kernel state: they record what happened in terms
+of the specification (which windows are outstanding, which inhibit changes were
+committed) so that the oracle can judge the kernel state against it.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from difftest.engine.sync import RwSem
+
+
+class Reason(IntEnum):
+    """``enum kvm_apicv_inhibit`` (arch/x86/include/asm/kvm_host.h)."""
+
+    DISABLED = 0
+    HYPERV = 1
+    ABSENT = 2
+    BLOCKIRQ = 3
+    PHYSICAL_ID_ALIASED = 4
+    APIC_ID_MODIFIED = 5
+    APIC_BASE_MODIFIED = 6
+    NESTED = 7
+    IRQWIN = 8
+    PIT_REINJ = 9
+    SEV = 10
+    LOGICAL_ID_ALIASED = 11
+
+
+def bit(reason: Reason) -> int:
+    return 1 << reason
+
+
+IRQWIN_BIT = bit(Reason.IRQWIN)
+
+# The vendors' required_apicv_inhibits masks (vmx.c VMX_REQUIRED_APICV_INHIBITS,
+# svm.h AVIC_REQUIRED_APICV_INHIBITS).
+VMX_REQUIRED = sum(
+    bit(r)
+    for r in (
+        Reason.DISABLED,
+        Reason.ABSENT,
+        Reason.HYPERV,
+        Reason.BLOCKIRQ,
+        Reason.PHYSICAL_ID_ALIASED,
+        Reason.APIC_ID_MODIFIED,
+        Reason.APIC_BASE_MODIFIED,
+    )
+)
+SVM_REQUIRED = VMX_REQUIRED | sum(
+    bit(r)
+    for r in (
+        Reason.NESTED,
+        Reason.IRQWIN,
+        Reason.PIT_REINJ,
+        Reason.SEV,
+        Reason.LOGICAL_ID_ALIASED,
+    )
+)
+REQUIRED = {"svm": SVM_REQUIRED, "vmx": VMX_REQUIRED}
+
+
+def reasons_str(bitmap: int) -> str:
+    """``0`` or ``PIT_REINJ|IRQWIN``: how inhibit bitmaps appear in reports."""
+    if not bitmap:
+        return "0"
+    return "|".join(r.name for r in Reason if bitmap & bit(r))
+
+
+class Mode(IntEnum):
+    """``vcpu->mode`` (include/linux/kvm_host.h)."""
+
+    OUTSIDE_GUEST_MODE = 0
+    IN_GUEST_MODE = 1
+    EXITING_GUEST_MODE = 2
+
+
+# Request bits (arch/x86/include/asm/kvm_host.h); only the two the model needs.
+KVM_REQ_EVENT = 1
+KVM_REQ_APICV_UPDATE = 2
+REQ_NAMES = {KVM_REQ_EVENT: "EVENT", KVM_REQ_APICV_UPDATE: "APICV_UPDATE"}
+
+
+class VCpu:
+    """One vCPU: the kernel's fields, the guest's, and the oracle's ghosts."""
+
+    __slots__ = (
+        "id",
+        "name",
+        "mode",
+        "requests",
+        "ipi_pending",
+        "guest_mode",
+        "apic_enabled",
+        "apicv_active",
+        "v_irq",
+        "vintr_intercept",
+        "irq_window",
+        "extint_pending",
+        "injected",
+        "guest_if",
+        "ghost_window",
+        "ghost_blind_since",
+        "delivered",
+    )
+
+    def __init__(self, vid: int, apic_enabled: bool, guest_if: bool) -> None:
+        self.id = vid
+        self.name = f"vcpu{vid}"
+        self.mode = Mode.OUTSIDE_GUEST_MODE
+        self.requests = 0
+        # A KVM_REQUEST_WAIT kick sent to this vCPU and not yet acknowledged: the
+        # IPI is handled once the vCPU is outside guest mode with IRQs enabled.
+        self.ipi_pending = False
+        self.guest_mode = False  # is_guest_mode(): running L2
+        self.apic_enabled = apic_enabled  # kvm_get_apic_mode() != LAPIC_MODE_DISABLED
+        self.apicv_active = False  # vcpu->arch.apic->apicv_active
+        self.v_irq = False  # V_IRQ in vmcb01's int_ctl
+        self.vintr_intercept = False  # INTERCEPT_VINTR
+        self.irq_window = False  # per-vCPU window flag of the versions that have one
+        self.extint_pending = False  # the PIC's output is raised for this vCPU
+        self.injected = False  # vcpu->arch.interrupt.injected: EVENTINJ programmed
+        self.guest_if = guest_if  # L1's RFLAGS.IF
+        # Ghosts: KVM asked for an L1 IRQ window and the interrupt is not injected
+        # yet; the step at which the guest opened a window that hardware ignored.
+        self.ghost_window = False
+        self.ghost_blind_since: int | None = None
+        self.delivered = 0
+
+
+class VM:
+    """``struct kvm`` / ``struct kvm_arch`` fields of the inhibit logic."""
+
+    __slots__ = (
+        "vendor",
+        "required",
+        "enable_apicv",
+        "apicv_inhibit_reasons",
+        "apicv_update_lock",
+        "irq_window_count",
+        "mmu_lock",
+        "mmu_invalidate_seq",
+        "mmu_invalidate_in_progress",
+        "apic_spte",
+        "vcpus",
+        "ghost_committed",
+        "write_locks",
+        "irqwin_write_locks_inhibited",
+    )
+
+    def __init__(self, vendor: str, enable_apicv: bool, vcpus: list[VCpu]) -> None:
+        self.vendor = vendor
+        self.required = REQUIRED[vendor]
+        self.enable_apicv = enable_apicv
+        self.apicv_inhibit_reasons = 0
+        self.apicv_update_lock = RwSem("apicv_update_lock")
+        self.irq_window_count = 0  # apicv_irq_window / apicv_nr_irq_window_req
+        self.mmu_lock = RwSem("mmu_lock")
+        self.mmu_invalidate_seq = 0
+        self.mmu_invalidate_in_progress = 0
+        self.apic_spte = False  # an SPTE maps the APIC access page (VM-wide)
+        self.vcpus = vcpus
+        # Non-IRQWIN inhibit changes in the order the locked body committed them.
+        self.ghost_committed: list[tuple[Reason, bool]] = []
+        # apicv_update_lock write acquisitions, by the reason being updated.
+        self.write_locks: dict[str, int] = {}
+        # Of those for IRQWIN: taken although another reason already inhibited.
+        self.irqwin_write_locks_inhibited = 0
+
+
+def snapshot(vm: VM) -> dict[str, object]:
+    """The observable state as flat ``name -> value`` pairs, for trace diffs."""
+    s: dict[str, object] = {
+        "inhibits": reasons_str(vm.apicv_inhibit_reasons),
+        "irq_window_count": vm.irq_window_count,
+        "apicv_lock": _sem_str(vm.apicv_update_lock),
+        "mmu_lock": _sem_str(vm.mmu_lock),
+        "mmu_seq": vm.mmu_invalidate_seq,
+        "mmu_in_progress": vm.mmu_invalidate_in_progress,
+        "apic_spte": int(vm.apic_spte),
+    }
+    for v in vm.vcpus:
+        p = f"v{v.id}"
+        s[f"{p}.mode"] = ("OUT", "IN_GUEST", "EXITING")[v.mode]
+        s[f"{p}.req"] = "+".join(n for b, n in REQ_NAMES.items() if v.requests & b) or "-"
+        s[f"{p}.L2"] = int(v.guest_mode)
+        s[f"{p}.apicv"] = int(v.apicv_active)
+        s[f"{p}.V_IRQ"] = int(v.v_irq)
+        s[f"{p}.irq_window"] = int(v.irq_window)
+        s[f"{p}.IF"] = int(v.guest_if)
+        s[f"{p}.ExtINT"] = int(v.extint_pending)
+        s[f"{p}.injected"] = int(v.injected)
+    return s
+
+
+def _sem_str(sem: RwSem) -> str:
+    if sem.writer is not None:
+        return f"W(t{sem.writer})"
+    return f"R{sem.readers}" if sem.readers else "-"

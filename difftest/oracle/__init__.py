@@ -1,0 +1,1 @@
+"""The specification and the checks that compare a run against it."""

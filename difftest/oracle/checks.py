@@ -1,0 +1,127 @@
+"""The oracle: checks at every guest access and at quiescence.
+
+The quiescence checks compare the kernel state with the specification
+(``spec``) evaluated on the ghost state: the non-IRQWIN reasons folded from the
+updates in the order the implementation committed them (so two threads racing a
+set and a clear of one reason are judged by the order they really took effect),
+and the set of vCPUs with an L1 IRQ window outstanding.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Protocol
+
+from difftest.model.state import IRQWIN_BIT, VM, Reason, VCpu, reasons_str
+from difftest.oracle import spec
+from difftest.oracle.findings import Kind
+
+
+class Checked(Protocol):
+    vm: VM
+    has_counter: bool
+    initial_reasons: int
+    ghost_issued: list[tuple[Reason, bool]]
+
+    def finding(self, kind: Kind, message: str, *, where: str, expected: str = "") -> None: ...
+
+
+def check_apic_access(w: Checked, v: VCpu) -> None:
+    """An L1 access through the present APIC-page SPTE must come from a vCPU whose
+    APICv is active; otherwise KVM failed to intercept it."""
+    if not v.apicv_active:
+        w.finding(
+            Kind.MISSED_INTERCEPT,
+            f"{v.name} accessed the APIC page through a present SPTE with apicv_active=0 "
+            f"(inhibits={reasons_str(w.vm.apicv_inhibit_reasons)})",
+            where="svm_vcpu_run",
+            expected="no SPTE maps the APIC page while any vCPU's APICv is off: "
+            "the access traps and is emulated",
+        )
+
+
+def check_quiescent(w: Checked) -> None:
+    """Record every divergence of the final state; the most specific come first."""
+    vm = w.vm
+    for v in vm.vcpus:
+        _check_lost_window(w, v)
+    committed = Counter(vm.ghost_committed)
+    issued = Counter(w.ghost_issued)
+    if committed != issued:
+        w.finding(
+            Kind.LOST_UPDATE,
+            f"updates issued {_updates(issued)} but committed {_updates(committed)}",
+            where="quiescence",
+            expected="every inhibit update committed exactly once",
+        )
+    others = spec.fold_commits(w.initial_reasons, vm.ghost_committed)
+    actual = vm.apicv_inhibit_reasons
+    if actual & ~IRQWIN_BIT != others:
+        w.finding(
+            Kind.WRONG_INHIBITS,
+            f"inhibits={reasons_str(actual)}",
+            where="quiescence",
+            expected=f"non-IRQWIN reasons {reasons_str(others)} (updates in commit order)",
+        )
+    waiting = [v.name for v in vm.vcpus if v.ghost_window]
+    if spec.irqwin_applies(vm) and not others:
+        irqwin = bool(actual & IRQWIN_BIT)
+        if waiting and not irqwin:
+            w.finding(
+                Kind.MISSING_INHIBIT,
+                f"inhibits={reasons_str(actual)} while {', '.join(waiting)} waits "
+                "for an IRQ window",
+                where="quiescence",
+                expected="IRQWIN",
+            )
+        elif irqwin and not waiting:
+            w.finding(
+                Kind.STUCK_INHIBIT,
+                f"inhibits={reasons_str(actual)} with no IRQ window outstanding "
+                f"(counter={vm.irq_window_count})" if w.has_counter else
+                f"inhibits={reasons_str(actual)} with no IRQ window outstanding",
+                where="quiescence",
+                expected="0: APICv active",
+            )
+    if w.has_counter and spec.irqwin_applies(vm) and vm.irq_window_count != len(waiting):
+        w.finding(
+            Kind.COUNTER,
+            f"IRQ-window counter={vm.irq_window_count}, outstanding windows="
+            f"{len(waiting)} ({', '.join(waiting) or 'none'})",
+            where="quiescence",
+            expected=f"counter={len(waiting)}",
+        )
+    for v in vm.vcpus:
+        should = spec.vcpu_should_be_active(vm, v)
+        if v.apicv_active != should:
+            w.finding(
+                Kind.STALE_APICV,
+                f"{v.name}.apicv_active={int(v.apicv_active)} with inhibits="
+                f"{reasons_str(actual)}{', in L2' if v.guest_mode else ''}",
+                where="quiescence",
+                expected=f"apicv_active={int(should)}",
+            )
+
+
+def _check_lost_window(w: Checked, v: VCpu) -> None:
+    """An ExtINT still pending for L1 at the end must have a window that hardware
+    will report: V_IRQ armed and intercepted, and honoured (AVIC off on SVM)."""
+    if v.guest_mode or v.injected or not v.extint_pending:
+        return
+    armed = v.v_irq and v.vintr_intercept
+    honoured = armed and not (w.vm.vendor == "svm" and v.apicv_active)
+    if honoured:
+        return
+    why = "V_IRQ is armed but AVIC is active and ignores it" if armed else "no window is armed"
+    w.finding(
+        Kind.LOST_WINDOW,
+        f"{v.name} has an ExtINT pending (IF={int(v.guest_if)}) and {why}",
+        where="quiescence",
+        expected="a VINTR exit when the guest enables interrupts",
+    )
+
+
+def _updates(c: Counter[tuple[Reason, bool]]) -> str:
+    return "{" + ", ".join(
+        f"{'set' if s else 'clear'} {r.name} x{n}" for (r, s), n in sorted(c.items())
+    ) + "}"

@@ -1,0 +1,1 @@
+"""Plain-text reports: the interleaving table and run summaries."""
