@@ -66,11 +66,15 @@ def check_quiescent(w: Checked) -> None:
     waiting = [v.name for v in vm.vcpus if v.ghost_window]
     if spec.irqwin_applies(vm) and not others:
         irqwin = bool(actual & IRQWIN_BIT)
-        if waiting and not irqwin:
+        # A window outstanding while the vCPU runs L2 cannot be served there (V_IRQ
+        # was dropped at VMRUN and is re-armed on the way back to L1), and AVIC is
+        # off on that vCPU anyway: only L1 waiters need the VM-wide inhibit now.
+        waiting_l1 = [v.name for v in vm.vcpus if v.ghost_window and not v.guest_mode]
+        if waiting_l1 and not irqwin:
             w.finding(
                 Kind.MISSING_INHIBIT,
-                f"inhibits={reasons_str(actual)} while {', '.join(waiting)} waits "
-                "for an IRQ window",
+                f"inhibits={reasons_str(actual)} while {', '.join(waiting_l1)} waits "
+                "for an IRQ window in L1",
                 where="quiescence",
                 expected="IRQWIN",
             )

@@ -62,8 +62,22 @@ def describe_scenario(s: Scenario) -> list[str]:
     return lines
 
 
+# Steps that only re-check something and changed nothing: hidden unless full.
+_QUIET = ("check_request", "kvm_vcpu_exit_request", "WARN_ON_ONCE", "idle",
+          "kvm_cpu_has_injectable_intr")
+
+
+def is_quiet(s: Step) -> bool:
+    return not s.changes and s.op.startswith(_QUIET)
+
+
 def render_table(
-    trace: list[Step], names: list[str], *, width: int = 96, upto: int | None = None
+    trace: list[Step],
+    names: list[str],
+    *,
+    width: int = 96,
+    upto: int | None = None,
+    full: bool = False,
 ) -> list[str]:
     """The interleaving up to and including step ``upto``."""
     ncol = len(names)
@@ -71,7 +85,9 @@ def render_table(
     colw = max(16, (width - stepw - 3 * ncol) // ncol)
     sep = "-" * stepw + "".join("-+-" + "-" * colw for _ in names)
     out = [f"{'step':>{stepw}}" + "".join(f" | {n:<{colw}}" for n in names), sep]
-    steps = [s for s in trace if upto is None or s.index <= upto]
+    steps = [
+        s for s in trace if (upto is None or s.index <= upto) and (full or not is_quiet(s))
+    ]
     i = 0
     while i < len(steps):
         tid = steps[i].tid
@@ -84,12 +100,13 @@ def render_table(
         for s in block:
             fn = function_of(s)
             if fn and fn != last_fn:
-                lines.append(fn)
+                lines.append(fn[:colw])
                 last_fn = fn
             lines.extend(textwrap.wrap(s.op, colw, initial_indent="  ", subsequent_indent="    "))
-            for k, (_, new) in s.changes.items():
+            if s.changes:
+                text = " ".join(f"{k}={new}" for k, (_, new) in s.changes.items())
                 lines.extend(
-                    textwrap.wrap(f"{k}={new}", colw, initial_indent="   > ", subsequent_indent="     ")
+                    textwrap.wrap(text, colw, initial_indent="  > ", subsequent_indent="    ")
                 )
         first, last = block[0].index, block[-1].index
         label = f"{first}" if first == last else f"{first}-{last}"
@@ -98,8 +115,8 @@ def render_table(
             cells[tid] = text
             head = label if n == 0 else ""
             out.append(f"{head:>{stepw}}" + "".join(f" | {c:<{colw}}" for c in cells).rstrip())
-        out.append(sep)
         i = j
+    out.append(sep)
     return out
 
 
@@ -110,6 +127,7 @@ def render_report(
     finding: Finding | None,
     *,
     width: int = 96,
+    full: bool = False,
 ) -> str:
     names = scenario.thread_names
     out = []
@@ -125,9 +143,14 @@ def render_report(
     upto = None
     if finding is not None and finding.where != "quiescence":
         upto = finding.step
-    shown = [s for s in trace if upto is None or s.index <= upto]
-    out.append(f"interleaving ({len(shown)} of {len(trace)} steps; '>' marks state a step changed):")
-    out.extend(render_table(trace, names, width=width, upto=upto))
+    upto_steps = [s for s in trace if upto is None or s.index <= upto]
+    hidden = 0 if full else sum(1 for s in upto_steps if is_quiet(s))
+    out.append(
+        f"interleaving: {len(upto_steps)} steps"
+        + (f", {hidden} re-checks that changed nothing not shown" if hidden else "")
+        + "; '>' is the state a step changed"
+    )
+    out.extend(render_table(trace, names, width=width, upto=upto, full=full))
     if finding is not None:
         at = "at quiescence" if finding.where == "quiescence" else (
             f"at step {finding.step} ({finding.thread}, {finding.where})"

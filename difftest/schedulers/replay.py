@@ -10,20 +10,32 @@ class ScheduleDiverged(Exception):
 
 
 class ReplayScheduler:
-    def __init__(self, schedule: Sequence[int]) -> None:
+    """Follows ``schedule``. Strict replay raises where the recording does not fit;
+    lenient replay (replaying one version's schedule on another) keeps the running
+    thread from there on and records where it diverged."""
+
+    def __init__(self, schedule: Sequence[int], *, strict: bool = True) -> None:
         self.schedule = list(schedule)
+        self.strict = strict
         self.pos = 0
+        self.diverged_at: int | None = None
 
     def new_execution(self) -> None:
         self.pos = 0
+        self.diverged_at = None
 
     def next_task(self, runnable: Sequence[int], current: int | None) -> int:
-        if self.pos >= len(self.schedule):
-            raise ScheduleDiverged(f"schedule ended after {self.pos} steps")
-        tid = self.schedule[self.pos]
-        if tid not in runnable:
-            raise ScheduleDiverged(
-                f"step {self.pos}: thread {tid} is not runnable (runnable: {list(runnable)})"
-            )
+        pos = self.pos
         self.pos += 1
-        return tid
+        if self.diverged_at is None:
+            if pos < len(self.schedule) and self.schedule[pos] in runnable:
+                return self.schedule[pos]
+            if self.strict:
+                if pos >= len(self.schedule):
+                    raise ScheduleDiverged(f"schedule ended after {pos} steps")
+                raise ScheduleDiverged(
+                    f"step {pos}: thread {self.schedule[pos]} is not runnable "
+                    f"(runnable: {list(runnable)})"
+                )
+            self.diverged_at = pos
+        return current if current in runnable else runnable[0]

@@ -1,0 +1,3 @@
+from difftest.frontends.cli import main
+import sys
+sys.exit(main())
