@@ -1,3 +1,5 @@
-from difftest.frontends.cli import main
 import sys
+
+from difftest.frontends.cli import main
+
 sys.exit(main())

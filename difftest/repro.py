@@ -73,10 +73,11 @@ def loads(text: str, source: str = "<input>") -> Repro:
     try:
         d = json.loads(text)
     except json.JSONDecodeError as e:
-        what = "truncated" if e.pos >= len(text.rstrip()) else "malformed"
+        at_end = e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string")
+        what = "truncated" if at_end else "malformed"
         raise ReproError(f"{source}: {what} JSON ({e.msg} at line {e.lineno})") from None
     if not isinstance(d, dict) or d.get("format") != FORMAT:
-        raise ReproError(f"{source}: not a difftest reproducer (no \"format\": \"{FORMAT}\")")
+        raise ReproError(f'{source}: not a difftest reproducer (no "format": "{FORMAT}")')
     version = d.get("version")
     if version != VERSION:
         raise ReproError(
@@ -87,11 +88,11 @@ def loads(text: str, source: str = "<input>") -> Repro:
         impl = d["impl"]
         schedule = d["schedule"]
         if not isinstance(impl, str):
-            raise ReproError(f"{source}: \"impl\" must be a string")
+            raise ReproError(f'{source}: "impl" must be a string')
         if not isinstance(schedule, list) or not all(
             isinstance(t, int) and not isinstance(t, bool) for t in schedule
         ):
-            raise ReproError(f"{source}: \"schedule\" must be a list of thread numbers")
+            raise ReproError(f'{source}: "schedule" must be a list of thread numbers')
         scenario = Scenario.from_json(d["scenario"])
         finding = Finding.from_json(d["finding"]) if d.get("finding") else None
     except KeyError as e:

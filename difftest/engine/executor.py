@@ -101,9 +101,7 @@ def execute(
     n = len(gens)
     while True:
         runnable = [
-            i
-            for i in range(n)
-            if (p := pending[i]) is not None and (p.ready is None or p.ready())
+            i for i in range(n) if (p := pending[i]) is not None and (p.ready is None or p.ready())
         ]
         if not runnable:
             if any(p is not None for p in pending):

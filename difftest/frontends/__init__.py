@@ -1,1 +1,4 @@
-"""Front-ends: command line, pytest plugin, fuzz drivers. They import the core; the core never imports them."""
+"""Front-ends: command line, pytest plugin, fuzz drivers.
+
+They import the core; the core never imports them.
+"""

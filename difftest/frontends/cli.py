@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("difftest: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head: not an error of the run
+        sys.stderr.close()
+        return EXIT_CLEAN
 
 
 def _progress(s: Summary) -> None:
@@ -145,11 +148,16 @@ def _replay(args: argparse.Namespace) -> int:
         raise ReproError(f"{args.file}: schedule does not replay on {repro.impl}: {e}") from None
     f = r.first_bug or (r.findings[0] if r.findings else None)
     assert r.execution.trace is not None
-    print(render_report(impl.name, repro.scenario, r.execution.trace, f, width=args.width,
-                        full=args.full))
+    print(
+        render_report(
+            impl.name, repro.scenario, r.execution.trace, f, width=args.width, full=args.full
+        )
+    )
     if sched.diverged_at is not None:
-        print(f"\nnote: the recorded schedule stopped fitting {impl.name} at step "
-              f"{sched.diverged_at}; the running thread kept going from there")
+        print(
+            f"\nnote: the recorded schedule stopped fitting {impl.name} at step "
+            f"{sched.diverged_at}; the running thread kept going from there"
+        )
     recorded = repro.finding.kind.value if repro.finding else "none"
     now = f.kind.value if f else "none"
     verdict = "reproduced" if recorded == now else f"changed (recorded {recorded}, now {now})"

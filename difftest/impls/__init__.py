@@ -34,8 +34,7 @@ def load(spec: str) -> type[World]:
         return getattr(importlib.import_module(module), cls)
     if ":" not in spec:
         raise ImplError(
-            f"unknown implementation {spec!r} (built-in: {', '.join(BUILTIN)}; "
-            "or FILE.py:NAME)"
+            f"unknown implementation {spec!r} (built-in: {', '.join(BUILTIN)}; or FILE.py:NAME)"
         )
     path_s, _, name = spec.rpartition(":")
     path = Path(path_s)

@@ -82,8 +82,9 @@ def check_quiescent(w: Checked) -> None:
             w.finding(
                 Kind.STUCK_INHIBIT,
                 f"inhibits={reasons_str(actual)} with no IRQ window outstanding "
-                f"(counter={vm.irq_window_count})" if w.has_counter else
-                f"inhibits={reasons_str(actual)} with no IRQ window outstanding",
+                f"(counter={vm.irq_window_count})"
+                if w.has_counter
+                else f"inhibits={reasons_str(actual)} with no IRQ window outstanding",
                 where="quiescence",
                 expected="0: APICv active",
             )
@@ -126,6 +127,8 @@ def _check_lost_window(w: Checked, v: VCpu) -> None:
 
 
 def _updates(c: Counter[tuple[Reason, bool]]) -> str:
-    return "{" + ", ".join(
-        f"{'set' if s else 'clear'} {r.name} x{n}" for (r, s), n in sorted(c.items())
-    ) + "}"
+    return (
+        "{"
+        + ", ".join(f"{'set' if s else 'clear'} {r.name} x{n}" for (r, s), n in sorted(c.items()))
+        + "}"
+    )

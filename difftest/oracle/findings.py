@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     MISSED_INTERCEPT = "missed-intercept"
     WARN = "warn"
     LOST_WINDOW = "lost-window"

@@ -63,8 +63,13 @@ def describe_scenario(s: Scenario) -> list[str]:
 
 
 # Steps that only re-check something and changed nothing: hidden unless full.
-_QUIET = ("check_request", "kvm_vcpu_exit_request", "WARN_ON_ONCE", "idle",
-          "kvm_cpu_has_injectable_intr")
+_QUIET = (
+    "check_request",
+    "kvm_vcpu_exit_request",
+    "WARN_ON_ONCE",
+    "idle",
+    "kvm_cpu_has_injectable_intr",
+)
 
 
 def is_quiet(s: Step) -> bool:
@@ -85,9 +90,7 @@ def render_table(
     colw = max(16, (width - stepw - 3 * ncol) // ncol)
     sep = "-" * stepw + "".join("-+-" + "-" * colw for _ in names)
     out = [f"{'step':>{stepw}}" + "".join(f" | {n:<{colw}}" for n in names), sep]
-    steps = [
-        s for s in trace if (upto is None or s.index <= upto) and (full or not is_quiet(s))
-    ]
+    steps = [s for s in trace if (upto is None or s.index <= upto) and (full or not is_quiet(s))]
     i = 0
     while i < len(steps):
         tid = steps[i].tid
@@ -135,8 +138,9 @@ def render_report(
         out.append(f"difftest: {impl}: no divergence from the reference")
     else:
         out.append(f"difftest: {impl} diverges from the reference: {finding.kind.value}")
-        out.extend(textwrap.wrap(MEANING[finding.kind], width, initial_indent="  ",
-                                 subsequent_indent="  "))
+        out.extend(
+            textwrap.wrap(MEANING[finding.kind], width, initial_indent="  ", subsequent_indent="  ")
+        )
     out.append("")
     out.extend(describe_scenario(scenario))
     out.append("")
@@ -152,13 +156,19 @@ def render_report(
     )
     out.extend(render_table(trace, names, width=width, upto=upto, full=full))
     if finding is not None:
-        at = "at quiescence" if finding.where == "quiescence" else (
-            f"at step {finding.step} ({finding.thread}, {finding.where})"
+        at = (
+            "at quiescence"
+            if finding.where == "quiescence"
+            else (f"at step {finding.step} ({finding.thread}, {finding.where})")
         )
         out.append("")
-        out.extend(textwrap.wrap(f"divergence {at}: {finding.message}", width,
-                                 subsequent_indent="  "))
+        out.extend(
+            textwrap.wrap(f"divergence {at}: {finding.message}", width, subsequent_indent="  ")
+        )
         if finding.expected:
-            out.extend(textwrap.wrap(f"the reference expects: {finding.expected}", width,
-                                     subsequent_indent="  "))
+            out.extend(
+                textwrap.wrap(
+                    f"the reference expects: {finding.expected}", width, subsequent_indent="  "
+                )
+            )
     return "\n".join(out)

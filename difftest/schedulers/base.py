@@ -25,10 +25,6 @@ class ChoiceSource(Protocol):
         ...
 
 
-class ChoicesExhausted(Exception):
-    """A recorded choice sequence ended before the execution did."""
-
-
 class ChoiceScheduler:
     """Picks by index into ``[current, *others]``: choice 0 keeps the running thread.
 
