@@ -146,7 +146,9 @@ def _replay(args: argparse.Namespace) -> int:
         r = run(impl, repro.scenario, sched, trace=True)
     except Exception as e:  # ScheduleDiverged: the file does not fit its own implementation
         raise ReproError(f"{args.file}: schedule does not replay on {repro.impl}: {e}") from None
-    f = r.first_bug or (r.findings[0] if r.findings else None)
+    recorded = repro.finding.kind if repro.finding else None
+    same = [x for x in r.findings if x.kind == recorded]
+    f = same[0] if same else r.first_bug or (r.findings[0] if r.findings else None)
     assert r.execution.trace is not None
     print(
         render_report(
@@ -158,9 +160,11 @@ def _replay(args: argparse.Namespace) -> int:
             f"\nnote: the recorded schedule stopped fitting {impl.name} at step "
             f"{sched.diverged_at}; the running thread kept going from there"
         )
-    recorded = repro.finding.kind.value if repro.finding else "none"
-    now = f.kind.value if f else "none"
-    verdict = "reproduced" if recorded == now else f"changed (recorded {recorded}, now {now})"
+    now = ", ".join(sorted({x.kind.value for x in r.findings})) or "none"
+    if same or (recorded is None and not r.findings):
+        verdict = "reproduced"
+    else:
+        verdict = f"changed (recorded {recorded.value if recorded else 'none'}, now {now})"
     print(f"\nverdict: {verdict}")
     return EXIT_FINDING if r.bugs else EXIT_CLEAN
 
