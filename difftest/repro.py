@@ -79,7 +79,7 @@ def loads(text: str, source: str = "<input>") -> Repro:
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise ReproError(f'{source}: not a difftest reproducer (no "format": "{FORMAT}")')
     version = d.get("version")
-    if version != VERSION:
+    if type(version) is not int or version != VERSION:
         raise ReproError(
             f"{source}: reproducer format version {version!r} is not supported "
             f"(this difftest reads version {VERSION})"

@@ -99,8 +99,8 @@ class Scenario:
             vcpus = tuple(
                 VcpuSpec(
                     program=tuple(_strs(v["program"], "vcpu program")),
-                    guest_if=bool(v.get("guest_if", False)),
-                    apic_enabled=bool(v.get("apic_enabled", True)),
+                    guest_if=_bool(v.get("guest_if", False), "guest_if"),
+                    apic_enabled=_bool(v.get("apic_enabled", True), "apic_enabled"),
                 )
                 for v in d["vcpus"]
             )
@@ -109,11 +109,23 @@ class Scenario:
                 ioctls=tuple(tuple(_strs(p, "ioctl program")) for p in d.get("ioctls", [])),
                 initial=tuple(_strs(d.get("initial", []), "initial")),
                 vendor=str(d.get("vendor", "svm")),
-                enable_apicv=bool(d.get("enable_apicv", True)),
-                extint=tuple(int(x) for x in d.get("extint", [])),
+                enable_apicv=_bool(d.get("enable_apicv", True), "enable_apicv"),
+                extint=tuple(_int(x, "extint") for x in d.get("extint", [])),
             )
-        except (KeyError, TypeError, AttributeError) as e:
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ScenarioError(f"malformed scenario: {e!r}") from None
+
+
+def _bool(x: object, what: str) -> bool:
+    if not isinstance(x, bool):
+        raise ScenarioError(f"{what} must be true or false, not {x!r}")
+    return x
+
+
+def _int(x: object, what: str) -> int:
+    if type(x) is not int:
+        raise ScenarioError(f"{what} must hold vCPU numbers, not {x!r}")
+    return x
 
 
 def _strs(x: object, what: str) -> list[str]:

@@ -25,7 +25,8 @@ def vcpu_should_be_active(vm: VM, v: VCpu) -> bool:
 
 
 def irqwin_applies(vm: VM) -> bool:
-    return bool(vm.required & IRQWIN_BIT)
+    """The IRQ-window inhibit exists: SVM, with APICv enabled by module parameter."""
+    return vm.enable_apicv and bool(vm.required & IRQWIN_BIT)
 
 
 def expected_bitmap(vm: VM, others: int) -> int:

@@ -87,7 +87,7 @@ def render_table(
     """The interleaving up to and including step ``upto``."""
     ncol = len(names)
     stepw = 7
-    colw = max(16, (width - stepw - 3 * ncol) // ncol)
+    colw = max(8, (width - stepw - 3 * ncol) // ncol)
     sep = "-" * stepw + "".join("-+-" + "-" * colw for _ in names)
     out = [f"{'step':>{stepw}}" + "".join(f" | {n:<{colw}}" for n in names), sep]
     steps = [s for s in trace if (upto is None or s.index <= upto) and (full or not is_quiet(s))]
@@ -151,8 +151,8 @@ def render_report(
     hidden = 0 if full else sum(1 for s in upto_steps if is_quiet(s))
     out.append(
         f"interleaving: {len(upto_steps)} steps"
-        + (f", {hidden} re-checks that changed nothing not shown" if hidden else "")
-        + "; '>' is the state a step changed"
+        + (f" ({hidden} re-checks that changed nothing hidden)" if hidden else "")
+        + "; '>' = state changed"
     )
     out.extend(render_table(trace, names, width=width, upto=upto, full=full))
     if finding is not None:
