@@ -28,10 +28,11 @@ def find_schedule(
     return None
 
 
-def _candidates(s: Scenario) -> Iterator[Scenario]:
+def _candidates(s: Scenario) -> Iterator[dict[str, object]]:
+    """Field changes that make ``s`` smaller, most drastic first."""
     n = len(s.vcpus)
     for i in range(len(s.ioctls)):
-        yield replace(s, ioctls=s.ioctls[:i] + s.ioctls[i + 1 :])
+        yield {"ioctls": s.ioctls[:i] + s.ioctls[i + 1 :]}
     if n > 1:
         for i in range(n):
             # Dropping a vCPU renumbers the others: fix extint targets.
@@ -46,23 +47,22 @@ def _candidates(s: Scenario) -> Iterator[Scenario]:
                 )
                 for p in s.ioctls
             )
-            yield replace(
-                s,
-                vcpus=s.vcpus[:i] + s.vcpus[i + 1 :],
-                ioctls=ioctls,
-                extint=tuple(renum(x) for x in s.extint if x != i),
-            )
+            yield {
+                "vcpus": s.vcpus[:i] + s.vcpus[i + 1 :],
+                "ioctls": ioctls,
+                "extint": tuple(renum(x) for x in s.extint if x != i),
+            }
     for i, p in enumerate(s.ioctls):
         for j in range(len(p)):
-            yield replace(s, ioctls=s.ioctls[:i] + (p[:j] + p[j + 1 :],) + s.ioctls[i + 1 :])
+            yield {"ioctls": s.ioctls[:i] + (p[:j] + p[j + 1 :],) + s.ioctls[i + 1 :]}
     for i, v in enumerate(s.vcpus):
         for j in range(len(v.program)):
             nv = VcpuSpec(v.program[:j] + v.program[j + 1 :], v.guest_if, v.apic_enabled)
-            yield replace(s, vcpus=s.vcpus[:i] + (nv,) + s.vcpus[i + 1 :])
+            yield {"vcpus": s.vcpus[:i] + (nv,) + s.vcpus[i + 1 :]}
     if s.initial:
-        yield replace(s, initial=())
+        yield {"initial": ()}
     for x in s.extint:
-        yield replace(s, extint=tuple(y for y in s.extint if y != x))
+        yield {"extint": tuple(y for y in s.extint if y != x)}
 
 
 def shrink(impl: type[World], result: Result, *, tries: int = 300) -> Result:
@@ -73,9 +73,9 @@ def shrink(impl: type[World], result: Result, *, tries: int = 300) -> Result:
     improved = True
     while improved:
         improved = False
-        for cand in _candidates(best.scenario):
+        for changes in _candidates(best.scenario):
             try:
-                cand = Scenario(**{f: getattr(cand, f) for f in cand.__dataclass_fields__})
+                cand = replace(best.scenario, **changes)  # validates in __post_init__
             except ScenarioError:
                 continue
             r = find_schedule(impl, cand, kind, tries)
