@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -18,6 +19,10 @@ from difftest.schedulers.replay import ReplayScheduler
 from difftest.shrink import shrink
 
 EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
+
+# Further subcommands, one module each: ``register(sub)`` adds a parser whose
+# defaults hold ``run=callable(args) -> exit status``.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--full", action="store_true", help="also show steps that changed nothing")
 
     sub.add_parser("list", help="list the built-in implementations")
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return p
 
 
@@ -62,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.cmd == "replay":
             return _replay(args)
+        if hasattr(args, "run"):
+            return int(args.run(args))
         for name in BUILTIN:
             print(f"{name:24s} {(load(name).__doc__ or '').strip().splitlines()[0]}")
         return EXIT_CLEAN
