@@ -11,6 +11,7 @@ from difftest.check import GenParams, Summary, random_check
 from difftest.impls import BUILTIN, ImplError, load
 from difftest.model.scenario import ScenarioError
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
+from difftest.report.explain import explain
 from difftest.report.table import render_report
 from difftest.repro import Repro, ReproError, save
 from difftest.repro import load as load_repro
@@ -141,10 +142,7 @@ def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
 
 
 def _report(impl: type, r: Result, width: int) -> str:
-    traced = run(impl, r.scenario, ReplayScheduler(r.execution.schedule), trace=True)
-    f = traced.first_bug or (traced.findings[0] if traced.findings else None)
-    assert traced.execution.trace is not None
-    return render_report(impl.name, r.scenario, traced.execution.trace, f, width=width)
+    return explain(impl, r, width)
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -19,16 +19,20 @@ class ReplayScheduler:
         self.strict = strict
         self.pos = 0
         self.diverged_at: int | None = None
+        self.preemptions = 0  # switches away from a thread that could go on
 
     def new_execution(self) -> None:
         self.pos = 0
         self.diverged_at = None
+        self.preemptions = 0
 
     def next_task(self, runnable: Sequence[int], current: int | None) -> int:
         pos = self.pos
         self.pos += 1
         if self.diverged_at is None:
             if pos < len(self.schedule) and self.schedule[pos] in runnable:
+                if current in runnable and self.schedule[pos] != current:
+                    self.preemptions += 1
                 return self.schedule[pos]
             if self.strict:
                 if pos >= len(self.schedule):

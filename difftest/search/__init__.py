@@ -34,6 +34,7 @@ Find = Callable[..., Detection | None]
 # (Atheris, Hypothesis) cost nothing when not asked for.
 SEARCHES: dict[str, str] = {
     "random": "difftest.search.random:find",
+    "hypothesis": "difftest.search.hypothesis:find",
 }
 
 

@@ -1,0 +1,111 @@
+"""The differential property as Hypothesis sees it: a run with a bug finding
+raises ``Divergence``, which carries the run and explains itself lazily.
+
+Each finding kind raises its own subclass, so Hypothesis (which tells failures
+apart by exception type and location) keeps and shrinks one minimal example per
+kind instead of letting a lost window shrink into an unrelated counter bug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from difftest.impls.kernel.world import World
+from difftest.model.scenario import Scenario
+from difftest.oracle.findings import Kind
+from difftest.report.explain import explain, preemptions
+from difftest.runner import Result
+from difftest.strategies import DEFAULT_BOUNDS, Bounds, executions
+
+
+class Divergence(AssertionError):
+    """``impl`` diverged from the specification in ``result``."""
+
+    def __init__(self, impl: type[World], result: Result) -> None:
+        super().__init__()
+        self.impl = impl
+        self.result = result
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        # Rendering replays with tracing: only worth it for the example shown.
+        if self._text is None:
+            r = self.result
+            self._text = (
+                f"\n{explain(self.impl, r)}\n\nminimal so far: {len(r.scenario.vcpus)} vCPUs, "
+                f"{r.scenario.n_ops} operations, {preemptions(self.impl, r)} preemptions, "
+                f"{r.execution.steps} steps"
+            )
+        return self._text
+
+
+_BY_KIND: dict[Kind, type[Divergence]] = {
+    k: type(f"Divergence_{k.name}", (Divergence,), {"__module__": __name__}) for k in Kind
+}
+
+
+def check(impl: type[World], r: Result, kinds: Iterable[Kind] | None = None) -> None:
+    """Raise the kind's ``Divergence`` if ``r`` has a bug finding (of ``kinds``)."""
+    f = r.first_bug
+    if f is not None and (kinds is None or f.kind in set(kinds)):
+        raise _BY_KIND[f.kind](impl, r)
+
+
+SEARCH_SETTINGS = settings(
+    max_examples=500,
+    deadline=None,
+    database=None,
+    verbosity=Verbosity.quiet,
+    report_multiple_bugs=False,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@dataclass
+class Search:
+    """What a Hypothesis search saw: the shrunk failure, if any, and how many
+    examples ran before the first failing one."""
+
+    result: Result | None
+    examples_to_first: int | None
+    examples: int
+
+
+def minimal_failure(
+    impl: type[World],
+    bounds: Bounds = DEFAULT_BOUNDS,
+    *,
+    scenario: Scenario | None = None,
+    kinds: Iterable[Kind] | None = None,
+    seed: int = 0,
+    config: settings = SEARCH_SETTINGS,
+) -> Search:
+    """Search with Hypothesis (scenario and schedule, or only the schedule of a
+    given ``scenario``) and shrink the first failure.
+
+    A fixed seed and no database: the same call gives the same answer.
+    """
+    wanted = None if kinds is None else frozenset(kinds)
+    seen = Search(None, None, 0)
+
+    @hypothesis_seed(seed)
+    @config
+    @given(executions(impl, bounds, scenario))
+    def prop(r: Result) -> None:
+        seen.examples += 1
+        try:
+            check(impl, r, wanted)
+        except Divergence:
+            if seen.examples_to_first is None:
+                seen.examples_to_first = seen.examples
+            raise
+
+    try:
+        prop()
+    except Divergence as e:
+        seen.result = e.result
+    return seen
