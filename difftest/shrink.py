@@ -1,9 +1,16 @@
-"""Greedy scenario reduction for a finding: drop threads, operations and
-initial state while some schedule still shows the same kind of finding.
+"""Shrinking a finding that some other search found (random, fuzzing).
 
-Each candidate is searched with a fixed number of seeded random schedules, so
-the result is deterministic. (Joint shrinking of operations and schedule is the
-Hypothesis front-end's job; this makes the CLI's first reproducer short.)
+Two passes, both deterministic:
+
+1. the scenario, greedily: drop threads, operations and initial state while
+   some seeded random schedule still shows the same kind of finding (the
+   reduced scenario makes that interleaving common);
+2. the schedule, with Hypothesis: on the reduced scenario, search and shrink a
+   lazily drawn preemption schedule (``difftest.strategies``) with the fewest
+   preemptions, each as early as it can be.
+
+Failures that Hypothesis itself found are already shrunk jointly and need
+neither pass.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from dataclasses import replace
 from difftest.impls.kernel.world import World
 from difftest.model.scenario import Scenario, ScenarioError, VcpuSpec
 from difftest.oracle.findings import Kind
+from difftest.property import minimal_failure
+from difftest.report.explain import preemptions
 from difftest.runner import Result, run
 from difftest.schedulers.random import RandomScheduler
 
@@ -66,7 +75,21 @@ def _candidates(s: Scenario) -> Iterator[dict[str, object]]:
 
 
 def shrink(impl: type[World], result: Result, *, tries: int = 300) -> Result:
-    """A smaller scenario with the same first-bug kind, and a schedule showing it."""
+    """A smaller scenario with the same first-bug kind, and a schedule with the
+    fewest preemptions that shows it."""
+    best = shrink_scenario(impl, result, tries=tries)
+    assert best.first_bug is not None
+    found = minimal_failure(impl, scenario=best.scenario, kinds={best.first_bug.kind}).result
+    if found is not None and (preemptions(impl, found), found.execution.steps) < (
+        preemptions(impl, best),
+        best.execution.steps,
+    ):
+        return found
+    return best
+
+
+def shrink_scenario(impl: type[World], result: Result, *, tries: int = 300) -> Result:
+    """Pass 1: a smaller scenario with the same first-bug kind."""
     assert result.first_bug is not None
     kind = result.first_bug.kind
     best = result
