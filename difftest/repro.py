@@ -69,6 +69,20 @@ def save(path: Path, r: Repro) -> None:
     write_atomic(path, dumps(r))
 
 
+def save_new(directory: Path, r: Repro) -> Path:
+    """Save under ``<impl>-<kind>[-N].json``, a name not taken yet: nothing
+    written earlier is replaced."""
+    kind = r.finding.kind.value if r.finding else "none"
+    stem = f"{Path(r.impl).name.replace(':', '-')}-{kind}"
+    path = directory / f"{stem}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = directory / f"{stem}-{n}.json"
+    save(path, r)
+    return path
+
+
 def loads(text: str, source: str = "<input>") -> Repro:
     try:
         d = json.loads(text)

@@ -44,6 +44,9 @@ def run(
     max_steps: int | None = None,
 ) -> Result:
     world = impl(scenario)
+    attach = getattr(scheduler, "attach", None)
+    if attach is not None:  # a scheduler that steers by the world's progress
+        attach(world)
     execution = execute(
         world,
         scheduler,

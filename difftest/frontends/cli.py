@@ -13,7 +13,7 @@ from difftest.model.scenario import ScenarioError
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
 from difftest.report.explain import explain
 from difftest.report.table import render_report
-from difftest.repro import Repro, ReproError, save
+from difftest.repro import Repro, ReproError, save_new
 from difftest.repro import load as load_repro
 from difftest.runner import Result, run
 from difftest.schedulers.replay import ReplayScheduler
@@ -131,14 +131,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
     f = r.first_bug or r.findings[0]
-    repro = Repro(impl_spec, r.scenario, r.execution.schedule, f)
-    path = out / f"{Path(impl_spec).name.replace(':', '-')}-{f.kind.value}.json"
-    n = 1
-    while path.exists():  # never overwrite a reproducer already written
-        n += 1
-        path = out / f"{Path(impl_spec).name.replace(':', '-')}-{f.kind.value}-{n}.json"
-    save(path, repro)
-    return path
+    return save_new(out, Repro(impl_spec, r.scenario, r.execution.schedule, f))
 
 
 def _report(impl: type, r: Result, width: int) -> str:

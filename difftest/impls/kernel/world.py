@@ -48,6 +48,9 @@ class World:
         n = len(self.thread_names)
         self.idle = [False] * n
         self.finished = [False] * n
+        # Operations each thread has completed: lets a scheduler run a program
+        # one operation at a time (difftest.stateful).
+        self.ops_done = [0] * n
         # Inhibit updates userspace asked for, as (reason, set), after the vendor
         # mask: what the committed log must contain.
         self.ghost_issued: list[tuple[Reason, bool]] = []
@@ -153,6 +156,7 @@ class World:
                 if self.vm.enable_apicv and self.vm.required & bit(reason):
                     self.ghost_issued.append((reason, set))
                 yield from self.kvm_ioctl_set_or_clear(reason, set)
+            self.ops_done[tid] += 1
         self.finished[tid] = True
 
     def vcpu_idle(self, vcpu: VCpu, tid: int) -> Kfunc:

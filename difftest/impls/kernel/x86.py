@@ -93,6 +93,7 @@ class X86:
         for op in program:
             while not (yield from self.vcpu_enter_guest(vcpu, op)):
                 pass
+            self.ops_done[vcpu.id] += 1  # bookkeeping, not kernel state
         yield from self.vcpu_idle(vcpu, vcpu.id)
 
     def vcpu_enter_guest(self, vcpu: VCpu, op: str) -> Kfunc:

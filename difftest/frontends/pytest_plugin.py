@@ -1,0 +1,166 @@
+"""pytest plugin (entry point ``pytest11``): check implementations from pytest.
+
+Options: ``--difftest-impl NAME|FILE.py:CLASS`` (repeatable) parametrizes every
+test that takes the ``difftest_impl`` fixture; ``--difftest-profile ci|nightly``
+picks the Hypothesis settings of the ``difftest`` fixture's searches (and loads
+them as the session's Hypothesis profile); ``--difftest-save-regressions``
+also saves each failure's reproducer under ``corpus/regressions/``.
+
+A user's test file says what to check in a few lines::
+
+    def test_my_variant(difftest):
+        difftest.check("my_variant.py:NoFlagClear", vcpu_ops=("run", "sti", "cli"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from difftest.impls import ImplError, load
+from difftest.impls.kernel.world import World
+from difftest.oracle.findings import Kind
+from difftest.property import PHASES, Divergence, kind_error, minimal_failure
+from difftest.repro import Repro, save_new
+from difftest.runner import Result
+from difftest.stateful import machine
+from difftest.strategies import Bounds
+
+_COMMON = {
+    "deadline": None,  # run time is the model's, not the machine's: no flaky timeouts
+    "phases": PHASES,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+# ci: bounded and stable; the fixture's searches use a fixed seed in it.
+settings.register_profile(
+    "difftest-ci", max_examples=1500, stateful_step_count=8, print_blob=True, **_COMMON
+)
+# nightly: many more examples and longer sequential programs, fresh seeds.
+settings.register_profile(
+    "difftest-nightly", max_examples=50_000, stateful_step_count=25, **_COMMON
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("difftest", "difftest: differential testing of KVM's APICv inhibits")
+    g.addoption(
+        "--difftest-impl",
+        action="append",
+        default=[],
+        metavar="NAME|FILE.py:CLASS",
+        help="implementation for tests taking the difftest_impl fixture (repeatable)",
+    )
+    g.addoption("--difftest-profile", choices=("ci", "nightly"), default=None)
+    g.addoption(
+        "--difftest-save-regressions",
+        action="store_true",
+        help="also save failures' reproducers under corpus/regressions/",
+    )
+    g.addoption("--difftest-out", default="difftest-out", help="reproducer directory")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for spec in config.getoption("--difftest-impl"):
+        try:
+            load(spec)
+        except ImplError as e:
+            raise pytest.UsageError(f"--difftest-impl: {e}") from None
+    profile = config.getoption("--difftest-profile")
+    if profile is not None:
+        settings.load_profile(f"difftest-{profile}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "difftest_impl" in metafunc.fixturenames:
+        specs = metafunc.config.getoption("--difftest-impl") or ["final"]
+        metafunc.parametrize("difftest_impl", [load(s) for s in specs], ids=specs)
+
+
+class Checker:
+    """What the ``difftest`` fixture gives a test: searches that fail the test
+    with the minimal interleaving and leave its reproducer behind."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.profile = config.getoption("--difftest-profile") or "ci"
+        self.out = Path(config.getoption("--difftest-out"))
+        self.regressions = (
+            Path(config.rootpath) / "corpus" / "regressions"
+            if config.getoption("--difftest-save-regressions")
+            else None
+        )
+
+    def _settings(self, examples: int | None) -> settings:
+        base = settings.get_profile(f"difftest-{self.profile}")
+        return base if examples is None else settings(base, max_examples=examples)
+
+    def check(
+        self,
+        impl: str | type[World],
+        *,
+        vcpus: int = 3,
+        ioctls: int = 1,
+        ops: int = 4,
+        vcpu_ops: Iterable[str] | None = None,
+        ioctl_ops: Iterable[str] | None = None,
+        nested: bool = True,
+        vendor: str = "svm",
+        kinds: Iterable[Kind] | None = None,
+        examples: int | None = None,
+    ) -> None:
+        """Concurrent search: scenarios within the bounds, under any schedule
+        (``examples`` overrides the profile's number of examples)."""
+        cls = load(impl) if isinstance(impl, str) else impl
+        bounds = Bounds(
+            max_vcpus=vcpus,
+            max_ioctl_threads=ioctls,
+            max_ops=ops,
+            nested=nested,
+            vendor=vendor,
+            vcpu_ops=tuple(vcpu_ops) if vcpu_ops is not None else None,
+            ioctl_ops=tuple(ioctl_ops) if ioctl_ops is not None else None,
+        )
+        # ci replays the same examples on every run; nightly explores afresh.
+        seed = 0 if self.profile == "ci" else None
+        s = minimal_failure(cls, bounds, kinds=kinds, seed=seed, config=self._settings(examples))
+        if s.result is not None:
+            raise self._failure(impl, cls, s.result)
+
+    def check_sequential(
+        self,
+        impl: str | type[World],
+        *,
+        vcpus: int = 3,
+        nested: bool = True,
+        examples: int | None = None,
+    ) -> None:
+        """Operation by operation against ``reference``, no races: a state machine."""
+        cls = load(impl) if isinstance(impl, str) else impl
+        try:
+            run_state_machine_as_test(
+                machine(cls, Bounds(max_vcpus=vcpus, nested=nested)),
+                settings=self._settings(examples),
+            )
+        except Divergence as e:
+            raise self._failure(impl, cls, e.result) from None
+
+    def _failure(self, spec: str | type[World], cls: type[World], r: Result) -> Divergence:
+        name = spec if isinstance(spec, str) else cls.name
+        f = r.first_bug
+        assert f is not None
+        repro = Repro(name, r.scenario, r.execution.schedule, f)
+        paths = [save_new(d, repro) for d in self._dirs()]
+        e = kind_error(f.kind)(cls, r)
+        e.add_note("reproducer: " + ", ".join(str(p) for p in paths))
+        return e
+
+    def _dirs(self) -> list[Path]:
+        return [self.out] + ([self.regressions] if self.regressions is not None else [])
+
+
+@pytest.fixture
+def difftest(request: pytest.FixtureRequest) -> Checker:
+    return Checker(request.config)
