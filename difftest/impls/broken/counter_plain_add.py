@@ -10,8 +10,8 @@ two steps. apicv_nr_irq_window_req is an atomic_t exactly because several vCPUs
 update it concurrently under the read lock.
 
 Breaks with: PIT_REINJ set; vCPUs A and B both ask for a window, both load the
-counter as 0 and both store 1: one window is forgotten. When both windows close,
-the counter ends at -1 (counter).
+counter as 0 and both store 1: one window is forgotten, and when both windows
+close the second decrement takes the counter to -1 (counter underflow).
 """
 
 from __future__ import annotations
