@@ -5,10 +5,11 @@ Bug class: a recompute that reads only part of its inputs (the VM-wide bitmap,
 not the vendor's per-vCPU reasons).
 
 Changes ``final`` in __kvm_vcpu_update_apicv() only: the vCPU's new state is
-kvm_apicv_activated(kvm) instead of kvm_vcpu_apicv_activated(vcpu), so a vCPU
-running L2, which AVIC must not serve (avic_vcpu_get_apicv_inhibit_reasons()
-reports NESTED for it since "KVM: x86: SVM: allow AVIC to co-exist with a nested
-guest running"), keeps APICv active.
+kvm_apicv_activated(kvm) instead of kvm_vcpu_apicv_activated(vcpu), as before
+"KVM: x86: allow per cpu apicv inhibit reasons" (d5fa597ed870). A vCPU running
+L2, which AVIC must not serve (avic_vcpu_get_apicv_inhibit_reasons() reports
+NESTED for it since f44509f849fe "KVM: x86: SVM: allow AVIC to co-exist with a
+nested guest running"), keeps APICv active.
 
 Breaks with one vCPU: L1 executes VMRUN; enter_svm_guest_mode() requests an
 APICv update; the handler leaves APICv active in L2, and the next entry's
