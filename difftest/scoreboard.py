@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from difftest import search as searches
-from difftest.impls import CORRECT, load
+from difftest.impls import BROKEN, CORRECT, load
 from difftest.shrink import shrink
 
 
@@ -60,8 +60,7 @@ class Board:
 
 
 def default_impls() -> list[str]:
-    from difftest.impls import BROKEN
-
+    """The correct versions first, then every broken-* variant, in registry order."""
     return [*CORRECT, *BROKEN]
 
 
