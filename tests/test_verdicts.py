@@ -274,7 +274,12 @@ def test_random_check_final_other_shapes(params):
     assert s.bug_runs == 0, dict(s.runs_with)
 
 
-@pytest.mark.parametrize("impl", [*BROKEN, "prepatch", "seed"])
+# Mutations whose race window is a step or two wide: random scenarios need thousands
+# of runs for them, so tests/test_mutants.py finds them on a minimal scenario instead.
+NARROW = ("broken-zap-before-store", "broken-fault-seq-late")
+
+
+@pytest.mark.parametrize("impl", [*(b for b in BROKEN if b not in NARROW), "prepatch", "seed"])
 def test_random_check_buggy_versions_found(impl):
     s = random_check(load(impl), seed=1, runs=300)
     assert s.bug_runs > 0

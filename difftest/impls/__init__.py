@@ -18,6 +18,20 @@ BUILTIN = {
     "broken-per-vcpu-irqwin": ("difftest.impls.broken.per_vcpu_irqwin", "PerVcpuIrqwin"),
     "broken-irqwin-from-set": ("difftest.impls.broken.irqwin_from_set", "IrqwinFromSet"),
     "broken-zap-no-seq": ("difftest.impls.broken.zap_no_seq", "ZapNoSeq"),
+    "broken-store-before-kick": ("difftest.impls.broken.store_before_kick", "StoreBeforeKick"),
+    "broken-kick-no-wait": ("difftest.impls.broken.kick_no_wait", "KickNoWait"),
+    "broken-zap-before-store": ("difftest.impls.broken.zap_before_store", "ZapBeforeStore"),
+    "broken-zap-after-unlock": ("difftest.impls.broken.zap_after_unlock", "ZapAfterUnlock"),
+    "broken-fault-seq-late": ("difftest.impls.broken.fault_seq_late", "FaultSeqLate"),
+    "broken-double-inc": ("difftest.impls.broken.double_inc", "DoubleInc"),
+    "broken-dec-underflow": ("difftest.impls.broken.dec_underflow", "DecUnderflow"),
+    "broken-no-recheck": ("difftest.impls.broken.no_recheck", "NoRecheck"),
+    "broken-counter-plain-add": ("difftest.impls.broken.counter_plain_add", "CounterPlainAdd"),
+    "broken-vintr-before-inhibit": (
+        "difftest.impls.broken.vintr_before_inhibit",
+        "VintrBeforeInhibit",
+    ),
+    "broken-vm-wide-activation": ("difftest.impls.broken.vm_wide_activation", "VmWideActivation"),
 }
 CORRECT = ("reference", "final")
 BROKEN = tuple(n for n in BUILTIN if n.startswith("broken-"))
