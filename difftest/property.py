@@ -116,6 +116,8 @@ def minimal_failure(
     prop._hypothesis_internal_add_digest = repr(  # type: ignore[attr-defined]
         (impl.__module__, impl.__qualname__, bounds, scenario, sorted(wanted or ()))
     ).encode()
+    # One result, reported by difftest (table and reproducer), not as a repr.
+    config = settings(config, report_multiple_bugs=False, verbosity=Verbosity.quiet)
     test = config(given(executions(impl, bounds, scenario))(prop))
     if seed is not None:
         test = hypothesis_seed(seed)(test)

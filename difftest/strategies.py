@@ -53,6 +53,7 @@ class Bounds:
     vendor: str = "svm"
     vcpu_ops: tuple[str, ...] | None = None  # None: every vCPU operation
     ioctl_ops: tuple[str, ...] | None = None  # None: every inhibit ioctl, "extint N"
+    initial: tuple[str, ...] | None = None  # reasons that may be set at start; None: all
 
     def vcpu_alphabet(self) -> tuple[str, ...]:
         ops = self.vcpu_ops or VCPU_OPS_SIMPLEST_FIRST
@@ -132,7 +133,8 @@ def slotted_scenarios(
         if v is not None:
             position[slot] = len(position)
     iprogs = [draw(_ioctl_slot(bounds)) for _ in range(bounds.max_ioctl_threads)]
-    initial = tuple(r for i, r in enumerate(INITIAL_CHOICES) if _one_in(draw, 2 if i == 0 else 8))
+    choices = INITIAL_CHOICES if bounds.initial is None else bounds.initial
+    initial = tuple(r for i, r in enumerate(choices) if _one_in(draw, 2 if i == 0 else 8))
     vcpus = [v for v in vslots if v is not None]
     slots = list(position)
     ioctls = []
@@ -176,21 +178,29 @@ class PreemptionScheduler:
     recorded choice still names the same thread after shrinking deletes another.
     """
 
-    MORE = 16
-    MAX_GAP = 16
+    # Swarm-style: each execution first draws how eager it is to preempt
+    # ("another one?" is yes unless a draw in range(MORE[k]) is 0). A few
+    # well-placed preemptions (the PCT observation) and dense bursts both occur;
+    # index 0, the sparsest, is where shrinking goes.
+    MORE = (2, 4, 16)
+    GAP_SCALES = 5  # gaps up to 2, 4, 8, 16 or 32 points, the scale drawn each time
 
     def __init__(self, source: ChoiceSource, slots: list[int], n_slots: int) -> None:
         self.source = source
         self.thread_of = {slot: tid for tid, slot in enumerate(slots)}
         self.n_slots = n_slots
         self.countdown: int | None = None
+        self.more = self.MORE[0]
 
     def new_execution(self) -> None:
+        self.more = self.MORE[self.source.draw(len(self.MORE))]
         self._plan()
 
     def _plan(self) -> None:
-        more = self.source.draw(self.MORE) != 0
-        self.countdown = self.source.draw(self.MAX_GAP) if more else None
+        more = self.source.draw(self.more) != 0
+        # A mixture of scales: dense bursts of preemptions reach windows a step
+        # or two wide; long gaps let whole operations run in between.
+        self.countdown = self.source.draw(2 << self.source.draw(self.GAP_SCALES)) if more else None
 
     def _pick(self, runnable: Sequence[int], exclude: int | None) -> int | None:
         tid = self.thread_of.get(self.source.draw(self.n_slots))

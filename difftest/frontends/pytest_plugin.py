@@ -27,6 +27,7 @@ from difftest.oracle.findings import Kind
 from difftest.property import PHASES, Divergence, kind_error, minimal_failure
 from difftest.repro import Repro, save_new
 from difftest.runner import Result
+from difftest.shrink import shrink
 from difftest.stateful import machine
 from difftest.strategies import Bounds
 
@@ -127,7 +128,7 @@ class Checker:
         seed = 0 if self.profile == "ci" else None
         s = minimal_failure(cls, bounds, kinds=kinds, seed=seed, config=self._settings(examples))
         if s.result is not None:
-            raise self._failure(impl, cls, s.result)
+            raise self._failure(impl, cls, shrink(cls, s.result))
 
     def check_sequential(
         self,

@@ -8,6 +8,7 @@ from difftest.check import GenParams
 from difftest.impls.kernel.world import World
 from difftest.property import SEARCH_SETTINGS, minimal_failure
 from difftest.search import Detection
+from difftest.shrink import shrink
 from difftest.strategies import Bounds
 
 
@@ -34,7 +35,8 @@ def find(
         s = minimal_failure(impl, bounds, seed=seed * 1_000_003 + batch, config=SEARCH_SETTINGS)
         if s.result is not None:
             assert s.examples_to_first is not None
-            return Detection(s.result, examples + s.examples_to_first, time.monotonic() - start)
+            r = shrink(impl, s.result)
+            return Detection(r, examples + s.examples_to_first, time.monotonic() - start)
         examples += s.examples
         batch += 1
     return None
