@@ -1,0 +1,1 @@
+"""Runnable scripts that print figures (not part of the test suite)."""
