@@ -13,6 +13,7 @@ from helpers import SEAN, V
 
 from benchmarks.baselines.dfs import dfs
 from benchmarks.baselines.threads import stress_run
+from benchmarks.spin_compare import counterexample, simulate
 from difftest.impls import load
 from difftest.model.scenario import Scenario
 from difftest.oracle.findings import Kind
@@ -73,10 +74,12 @@ needs_spin = pytest.mark.skipif(
 
 
 @needs_spin
-def test_spin_prepatch_loses_a_window(tmp_path):
-    out = _pan(tmp_path, "prepatch", "-DLOST_ONLY")
-    assert "errors: 1" in out
-    assert "assertion violated ((injected[" in out  # the lost-window assertion
+def test_spin_prepatch_counterexample_is_a_lost_window_in_difftest():
+    schedule = counterexample("prepatch", ["-DLOST_ONLY"])
+    assert schedule
+    r = run(load("prepatch"), SEAN, ReplayScheduler(schedule))
+    assert r.execution.outcome == "done" and r.execution.steps == len(schedule)
+    assert Kind.LOST_WINDOW in {f.kind for f in r.findings}
 
 
 @needs_spin
@@ -84,3 +87,19 @@ def test_spin_verifies_final(tmp_path):
     out = _pan(tmp_path, "final")
     assert "errors: 0" in out
     assert "Search not completed" not in out
+
+
+@needs_spin
+@pytest.mark.parametrize("model", ["prepatch", "final"])
+def test_spin_simulations_replay_step_for_step_in_difftest(model):
+    """The Promela models have the Python model's atomic steps: every SPIN random
+    simulation replays strictly in the executor, ends after the same number of
+    steps, and a failed SPIN assertion is a lost window or WARN in difftest."""
+    impl = load(model)
+    for seed in range(1, 6):
+        schedule, violated = simulate(model, seed)
+        r = run(impl, SEAN, ReplayScheduler(schedule))
+        assert r.execution.outcome == "done"
+        assert r.execution.steps == len(schedule)
+        bad = {f.kind for f in r.findings} & {Kind.LOST_WINDOW, Kind.WARN}
+        assert bool(bad) == violated, (seed, r.findings)

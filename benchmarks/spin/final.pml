@@ -8,14 +8,14 @@
 
 /* kvm_inc_or_dec_irq_window_inhibit(inc) */
 inline kvm_inc_or_dec_irq_window_inhibit(inc) {
-	atomic { flag = ((apicv_inhibit_reasons & ~IRQWIN) != 0) }
+	atomic { STEP; flag = ((apicv_inhibit_reasons & ~IRQWIN) != 0) }
 	if
 	:: flag ->
 		down_read();
-		atomic { flag = ((apicv_inhibit_reasons & ~IRQWIN) != 0) }
+		atomic { STEP; flag = ((apicv_inhibit_reasons & ~IRQWIN) != 0) }
 		if
 		:: flag ->
-			atomic { irq_window_count = irq_window_count + (inc -> 1 : -1); assert(irq_window_count >= 0) }
+			atomic { STEP; irq_window_count = irq_window_count + (inc -> 1 : -1); assert(irq_window_count >= 0) }
 			up_read()
 		:: else ->
 			up_read()
@@ -24,8 +24,8 @@ inline kvm_inc_or_dec_irq_window_inhibit(inc) {
 	fi;
 	if
 	:: !flag ->
-		atomic { lock_writer == NONE && lock_readers == 0 -> lock_writer = me }
-		atomic {
+		atomic { lock_writer == NONE && lock_readers == 0 -> STEP; lock_writer = me }
+		atomic { STEP;
 			irq_window_count = irq_window_count + (inc -> 1 : -1);
 			assert(irq_window_count >= 0);
 			res = (irq_window_count == (inc -> 1 : 0));
@@ -50,14 +50,14 @@ inline svm_enable_irq_window() {
 }
 
 inline svm_inject_irq() {
-	atomic { has = extint[me] }
+	atomic { STEP; has = extint[me] }
 	if
 	:: irq_window[me] && !has ->
 		irq_window[me] = 0;
 		kvm_inc_or_dec_irq_window_inhibit(0)
 	:: else -> skip
 	fi;
-	atomic { skip }   /* EVENTINJ = vector | SVM_EVTINJ_VALID */
+	atomic { STEP; skip }   /* EVENTINJ = vector | SVM_EVTINJ_VALID */
 }
 
 inline interrupt_window_interception() {

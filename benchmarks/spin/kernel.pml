@@ -30,6 +30,12 @@
 #define WARN_ON(c) assert(!(c))
 #endif
 
+/* Every atomic block that is one step of the Python model starts with STEP
+ * (after its guard). It prints nothing during verification; replaying a trail
+ * (spin -t) or simulating (spin -nSEED) prints the thread of every step, which
+ * benchmarks/spin_compare.py turns into a difftest schedule. */
+#define STEP printf("@S%d\n", me)
+
 /* the only inhibit reason this configuration can set */
 #define IRQWIN 1
 
@@ -71,39 +77,39 @@ bit finished[NV];
 /* ---- virt/kvm/kvm_main.c ---- */
 
 inline kvm_make_request(req, v) {
-	atomic { requests[v] = requests[v] | req }
+	atomic { STEP; requests[v] = requests[v] | req }
 }
 
 inline kvm_check_request(req, res) {
-	atomic { res = ((requests[me] & req) != 0); requests[me] = requests[me] & ~req }
+	atomic { STEP; res = ((requests[me] & req) != 0); requests[me] = requests[me] & ~req }
 }
 
 /* kvm_make_all_cpus_request(KVM_REQ_APICV_UPDATE) with KVM_REQUEST_WAIT */
 inline kvm_make_all_cpus_request() {
 	kvm_make_request(REQ_APICV_UPDATE, 0);
-	atomic {
+	atomic { STEP;
 		t0 = (mode[0] != OUTSIDE);
 		if :: mode[0] == IN_GUEST -> mode[0] = EXITING :: else -> skip fi;
 		if :: t0 -> ipi_pending[0] = 1 :: else -> skip fi
 	}
 	kvm_make_request(REQ_APICV_UPDATE, 1);
-	atomic {
+	atomic { STEP;
 		t1 = (mode[1] != OUTSIDE);
 		if :: mode[1] == IN_GUEST -> mode[1] = EXITING :: else -> skip fi;
 		if :: t1 -> ipi_pending[1] = 1 :: else -> skip fi
 	}
-	if :: t0 -> atomic { !ipi_pending[0] -> skip } :: else -> skip fi;
-	if :: t1 -> atomic { !ipi_pending[1] -> skip } :: else -> skip fi
+	if :: t0 -> atomic { !ipi_pending[0] -> STEP } :: else -> skip fi;
+	if :: t1 -> atomic { !ipi_pending[1] -> STEP } :: else -> skip fi
 }
 
 /* ---- arch/x86/kvm/mmu/mmu.c ---- */
 
 inline kvm_zap_gfn_range() {
-	atomic { mmu_writer == NONE -> mmu_writer = me }
-	atomic { mmu_invalidate_in_progress++ }
-	atomic { apic_spte = 0 }
-	atomic { mmu_invalidate_in_progress-- }   /* and mmu_invalidate_seq++ */
-	atomic { mmu_writer = NONE }
+	atomic { mmu_writer == NONE -> STEP; mmu_writer = me }
+	atomic { STEP; mmu_invalidate_in_progress++ }
+	atomic { STEP; apic_spte = 0 }
+	atomic { STEP; mmu_invalidate_in_progress-- }   /* and mmu_invalidate_seq++ */
+	atomic { STEP; mmu_writer = NONE }
 }
 
 /* ---- arch/x86/kvm/x86.c ---- */
@@ -113,29 +119,29 @@ inline apicv_update() {
 	if
 	:: (old_r != 0) != (new_r != 0) ->
 		kvm_make_all_cpus_request();
-		atomic { apicv_inhibit_reasons = new_r }
+		atomic { STEP; apicv_inhibit_reasons = new_r }
 		if :: new_r != 0 -> kvm_zap_gfn_range() :: else -> skip fi
 	:: else ->
-		atomic { apicv_inhibit_reasons = new_r }
+		atomic { STEP; apicv_inhibit_reasons = new_r }
 	fi
 }
 
 inline up_write() {
-	atomic { lock_writer = NONE }
+	atomic { STEP; lock_writer = NONE }
 }
 
 inline down_read() {
-	atomic { lock_writer == NONE -> lock_readers++ }
+	atomic { lock_writer == NONE -> STEP; lock_readers++ }
 }
 
 inline up_read() {
-	atomic { lock_readers-- }
+	atomic { STEP; lock_readers-- }
 }
 
 /* __kvm_vcpu_update_apicv (no L2, APIC enabled in this configuration) */
 inline kvm_vcpu_update_apicv() {
 	down_read();
-	atomic {
+	atomic { STEP;
 		flag = (apicv_inhibit_reasons == 0);
 		res = (apicv_active[me] != flag && !flag);
 		apicv_active[me] = flag
@@ -147,10 +153,10 @@ inline kvm_vcpu_update_apicv() {
 /* ---- arch/x86/kvm/svm/svm.c, the parts every version shares ---- */
 
 inline svm_set_vintr() {
-	atomic { WARN_ON(apicv_inhibit_reasons == 0) }   /* WARN_ON(kvm_vcpu_apicv_activated) */
-	atomic { vintr_intercept[me] = 1; v_irq[me] = 1 }
+	atomic { STEP; WARN_ON(apicv_inhibit_reasons == 0) }   /* WARN_ON(kvm_vcpu_apicv_activated) */
+	atomic { STEP; vintr_intercept[me] = 1; v_irq[me] = 1 }
 }
 
 inline svm_clear_vintr() {
-	atomic { vintr_intercept[me] = 0; v_irq[me] = 0 }
+	atomic { STEP; vintr_intercept[me] = 0; v_irq[me] = 0 }
 }

@@ -10,6 +10,7 @@
 inline kvm_set_or_clear_irqwin(set) {
 	atomic {
 		lock_writer == NONE && lock_readers == 0 ->
+		STEP;
 		lock_writer = me;
 		old_r = apicv_inhibit_reasons;
 		new_r = (set -> old_r | IRQWIN : old_r & ~IRQWIN)
@@ -24,7 +25,7 @@ inline svm_enable_irq_window() {
 }
 
 inline svm_inject_irq() {
-	atomic { skip }   /* EVENTINJ = vector | SVM_EVTINJ_VALID */
+	atomic { STEP; skip }   /* EVENTINJ = vector | SVM_EVTINJ_VALID */
 }
 
 inline interrupt_window_interception() {

@@ -10,16 +10,16 @@ inline kvm_check_and_inject_events() {
 	if
 	:: injected[me] ->
 		svm_inject_irq();
-		atomic { rie = extint[me] }
+		atomic { STEP; rie = extint[me] }
 	:: else ->
-		atomic { has = extint[me] }
+		atomic { STEP; has = extint[me] }
 		if
 		:: has ->
 			if
 			:: guest_if[me] ->
-				atomic { extint[me] = 0; injected[me] = 1 }
+				atomic { STEP; extint[me] = 0; injected[me] = 1 }
 				svm_inject_irq();
-				atomic { has = extint[me] }
+				atomic { STEP; has = extint[me] }
 			:: else -> skip
 			fi;
 			if :: has -> svm_enable_irq_window() :: else -> skip fi
@@ -34,7 +34,7 @@ inline guest_window(out) {
 }
 
 inline vcpu_run() {
-	atomic {
+	atomic { STEP;
 		if
 		:: mode[me] == EXITING -> exit_reason = EXIT_INTR; done = 0
 		:: else ->
@@ -65,8 +65,8 @@ inline vcpu_enter_guest() {
 	if :: res -> kvm_vcpu_update_apicv() :: else -> skip fi;
 	kvm_check_request(REQ_EVENT, res);
 	if :: res -> kvm_check_and_inject_events() :: else -> rie = 0 fi;
-	atomic { mode[me] = IN_GUEST }
-	atomic {
+	atomic { STEP; mode[me] = IN_GUEST }
+	atomic { STEP;
 		res = (mode[me] == EXITING || requests[me] != 0);
 		if :: res -> mode[me] = OUTSIDE; ipi_pending[me] = 0 :: else -> skip fi
 	}
@@ -77,7 +77,7 @@ inline vcpu_enter_guest() {
 	:: else ->
 		if :: rie -> kvm_make_request(REQ_EVENT, me) :: else -> skip fi;
 		/* WARN_ON_ONCE(kvm_vcpu_apicv_activated != kvm_vcpu_apicv_active) */
-		atomic { WARN_ON((apicv_inhibit_reasons == 0) != apicv_active[me]) }
+		atomic { STEP; WARN_ON((apicv_inhibit_reasons == 0) != apicv_active[me]) }
 		vcpu_run();
 		if :: exit_reason == EXIT_VINTR -> interrupt_window_interception() :: else -> skip fi
 	fi
@@ -101,6 +101,7 @@ proctype vcpu(byte me; byte op0; byte op1; byte nops) {
 		(requests[me] != 0 ||
 		 ((idle[0] || finished[0]) && (idle[1] || finished[1]) &&
 		  requests[0] == 0 && requests[1] == 0)) ->
+		STEP;
 		if
 		:: requests[me] != 0 -> idle[me] = 0; res = 1
 		:: else -> finished[me] = 1; res = 0
