@@ -1,1 +1,0 @@
-"""Runnable scripts that print figures (not part of the test suite)."""
