@@ -198,7 +198,7 @@ def main() -> None:
         if overlap:
             dt = [mark_overlap(impl, t) for t in dt]
             extra += f" two windows at once: {first_cell([t.first_overlap_run for t in dt])}"
-        print(f"  {'difftest random':28s} {d_cell:42s} {extra}")
+        print(f"  {'difftest random':28s} {d_cell:42s} {extra}".rstrip())
         best = (float("inf"), "-")
         for s_label, sleep, switch in SETTINGS:
             st = [
@@ -212,7 +212,7 @@ def main() -> None:
             if overlap:
                 st = [mark_overlap(impl, t) for t in st]
                 extra += f" two windows at once: {first_cell([t.first_overlap_run for t in st])}"
-            print(f"  {name_cell:28s} {s_cell:42s} {extra}")
+            print(f"  {name_cell:28s} {s_cell:42s} {extra}".rstrip())
             if s_secs < best[0]:
                 best = (s_secs, s_label)
         summary.append((label, d_secs, best))
