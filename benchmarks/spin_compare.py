@@ -12,7 +12,9 @@ keeps the lost-window assertion alone.
 Rows: SPIN's time to the first counterexample on prepatch and to verify final
 (pan compile time apart), difftest's seeded random schedules, a plain DFS over
 schedules (``baselines/dfs.py``, unbounded and preemption-bounded) and, when
-``difftest.explore`` is importable, its exploration.
+``difftest.explore`` is importable, its exploration. pan's lost-window
+counterexample is also replayed strictly in difftest's executor: the models print
+the thread of every step, so a SPIN trail is a difftest schedule.
 """
 
 from __future__ import annotations
