@@ -1,0 +1,1 @@
+"""What a user would otherwise run: baselines that difftest's benchmarks compare with."""

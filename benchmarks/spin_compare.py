@@ -1,0 +1,328 @@
+"""difftest against the SPIN model checker on one bounded configuration.
+
+    python -m benchmarks.spin_compare [--repeat K] [--seeds N] [--cap S]
+
+The configuration is Sean's scenario (``SEAN`` in tests/helpers.py): two vCPUs,
+each with an ExtINT pending and needing one IRQ window. ``benchmarks/spin/``
+holds Promela models of ``prepatch`` and ``final`` with the Python model's atomic
+steps. The property is the same on both sides: no lost window at quiescence and
+neither WARN (``svm_set_vintr``, ``vcpu_enter_guest``) fires; ``-DLOST_ONLY``
+keeps the lost-window assertion alone.
+
+Rows: SPIN's time to the first counterexample on prepatch and to verify final
+(pan compile time apart), difftest's seeded random schedules, a plain DFS over
+schedules (``baselines/dfs.py``, unbounded and preemption-bounded) and, when
+``difftest.explore`` is importable, its exploration. pan's lost-window
+counterexample is also replayed strictly in difftest's executor: the models print
+the thread of every step, so a SPIN trail is a difftest schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+
+from benchmarks.baselines.dfs import DfsOutcome, dfs
+from difftest.impls import load
+from difftest.runner import Result, run
+from difftest.schedulers import RandomScheduler, ReplayScheduler, ScheduleDiverged
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from helpers import SEAN  # noqa: E402
+
+MODELS = Path(__file__).resolve().parent / "spin"
+# safety properties only (assertions, invalid end states); -O0 compiles pan.c
+# several times faster and, on a model this small, loses little search speed
+PAN_CFLAGS = ["-DSAFETY"]
+OPT_LEVELS = ("-O0", "-O2")
+PAN_ARGS = ["-m100000", "-w20"]  # search depth, 2^20 hash slots
+
+
+@dataclass
+class SpinResult:
+    compile_s: float
+    pan_s: float
+    errors: int
+    states: int
+    transitions: int
+    depth: int
+    violated: str  # text of the first failed assertion, or ""
+
+
+def spin_missing() -> str | None:
+    for tool in ("spin", "cc"):
+        if shutil.which(tool) is None:
+            return f"{tool} not found (Debian: apt-get install -y spin gcc)"
+    return None
+
+
+def spin_build(model: str, defines: list[str], work: Path, opt: str = "-O0") -> float:
+    """spin -a + cc; returns seconds."""
+    for f in MODELS.glob("*.pml"):
+        shutil.copy(f, work)
+    t0 = time.perf_counter()
+    subprocess.run(
+        ["spin", *defines, "-a", f"{model}.pml"], cwd=work, check=True, capture_output=True
+    )
+    subprocess.run(["cc", opt, *PAN_CFLAGS, "-o", "pan", "pan.c"], cwd=work, check=True)
+    return time.perf_counter() - t0
+
+
+def pan(work: Path) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    out = subprocess.run(["./pan", *PAN_ARGS], cwd=work, capture_output=True, text=True).stdout
+    return time.perf_counter() - t0, out
+
+
+def parse_pan(out: str) -> tuple[int, int, int, int, str]:
+    def num(pattern: str) -> int:
+        m = re.search(pattern, out)
+        return int(m.group(1)) if m else -1
+
+    m = re.search(r"assertion violated (.*) \(at depth", out)
+    return (
+        num(r"errors: (\d+)"),
+        num(r"(\d+) states, stored"),
+        num(r"(\d+) transitions"),
+        num(r"depth reached (\d+)"),
+        m.group(1).strip() if m else ("invalid end state" if "invalid end state (" in out else ""),
+    )
+
+
+def spin_schedule(output: str) -> list[int]:
+    """The thread of every step, from the STEP marks of a trail replay or simulation."""
+    return [int(t) for t in re.findall(r"@S(\d+)", output)]
+
+
+def simulate(model: str, seed: int, defines: Sequence[str] = ()) -> tuple[list[int], bool]:
+    """One SPIN random simulation: its schedule, and whether an assertion failed."""
+    with tempfile.TemporaryDirectory() as d:
+        for f in MODELS.glob("*.pml"):
+            shutil.copy(f, d)
+        cmd = ["spin", *defines, f"-n{seed}", f"{model}.pml"]
+        out = subprocess.run(cmd, cwd=d, capture_output=True, text=True).stdout
+    return spin_schedule(out), "assertion violated" in out
+
+
+def counterexample(model: str, defines: list[str]) -> list[int]:
+    """pan's first counterexample, replayed by spin -t, as a difftest schedule."""
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d)
+        spin_build(model, defines, work)
+        pan(work)
+        cmd = ["spin", *defines, "-t", f"{model}.pml"]
+        out = subprocess.run(cmd, cwd=work, capture_output=True, text=True).stdout
+    return spin_schedule(out)
+
+
+def replay_cell(model: str, schedule: list[int]) -> str:
+    """Run a SPIN schedule through difftest's executor, strictly."""
+    try:
+        r = run(load(model), SEAN, ReplayScheduler(schedule))
+    except ScheduleDiverged as e:
+        return f"{len(schedule)} SPIN steps -> difftest diverged: {e}"
+    kinds = ", ".join(dict.fromkeys(f.kind.value for f in r.findings)) or "no finding"
+    ex = r.execution
+    return f"{len(schedule)} SPIN steps -> difftest {ex.outcome} in {ex.steps} steps: {kinds}"
+
+
+def spin_measure(model: str, defines: list[str], repeat: int, opt: str) -> SpinResult:
+    compiles, pans = [], []
+    out = ""
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as d:
+            work = Path(d)
+            compiles.append(spin_build(model, defines, work, opt))
+            for _ in range(3):
+                secs, out = pan(work)
+                pans.append(secs)
+    errors, states, transitions, depth, violated = parse_pan(out)
+    return SpinResult(
+        statistics.median(compiles),
+        statistics.median(pans),
+        errors,
+        states,
+        transitions,
+        depth,
+        violated,
+    )
+
+
+def shows(kinds: set[str]):
+    def stop(r: Result) -> bool:
+        return any(f.kind.value in kinds for f in r.findings)
+
+    return stop
+
+
+def random_first(name: str, kinds: set[str], seeds: int, cap: float) -> tuple[float, float]:
+    """Median seconds and executions to the first run showing ``kinds``, over seeds."""
+    impl = load(name)
+    stop = shows(kinds)
+    secs, runs = [], []
+    for s in range(seeds):
+        t0 = time.perf_counter()
+        i = 0
+        while time.perf_counter() - t0 < cap:
+            i += 1
+            if stop(run(impl, SEAN, RandomScheduler(s * 1_000_003 + i))):
+                break
+        secs.append(time.perf_counter() - t0)
+        runs.append(i)
+    return statistics.median(secs), statistics.median(runs)
+
+
+def iterative_bounding(name: str, kinds: set[str], cap: float) -> tuple[DfsOutcome, int]:
+    """CHESS-style: preemption bound 0, 1, 2, ... until a run shows ``kinds``."""
+    impl = load(name)
+    total_n, total_s = 0, 0.0
+    for bound in range(6):
+        o = dfs(impl, SEAN, bound=bound, stop=shows(kinds), max_seconds=cap - total_s)
+        total_n += o.executions
+        total_s += o.seconds
+        if o.hit is not None or not o.exhausted:
+            return DfsOutcome(total_n, total_s, False, o.hit), bound
+    return DfsOutcome(total_n, total_s, True, None), bound
+
+
+def explore_row(name: str) -> str:
+    """Times ``difftest.explore`` when it exists; its API is not fixed yet."""
+    try:
+        import difftest.explore as ex  # type: ignore[import-not-found]
+    except ImportError:
+        return "unavailable (difftest.explore is not importable)"
+    fn = getattr(ex, "explore", None)
+    if fn is None:
+        return "unavailable (difftest.explore has no explore())"
+    t0 = time.perf_counter()
+    try:
+        out = fn(load(name), SEAN)
+    except Exception as e:  # an API this script does not know yet
+        return f"unavailable (explore(impl, scenario) failed: {type(e).__name__}: {e})"
+    secs = time.perf_counter() - t0
+    execs = getattr(out, "executions", "?")
+    return f"{secs * 1000:,.1f} ms, {execs} executions, result {type(out).__name__}"
+
+
+def ms(s: float) -> str:
+    return f"{s * 1000:,.1f} ms"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3, help="SPIN builds (pan runs 3x each)")
+    ap.add_argument("--seeds", type=int, default=11, help="random-search trials")
+    ap.add_argument("--cap", type=float, default=30.0, help="seconds before a DFS gives up")
+    args = ap.parse_args()
+    missing = spin_missing()
+    bugs = {"lost-window", "warn"}
+    lost = {"lost-window"}
+
+    print("== prepatch on SEAN: time to first counterexample (medians)")
+    print("| method | property | compile | search | total | states / executions |")
+    print("|---|---|---:|---:|---:|---:|")
+    spin_rows: dict[str, SpinResult] = {}
+    if missing:
+        print(f"| SPIN | - | - | - | - | unavailable: {missing} |")
+    else:
+        for (label, defines), opt in product(
+            (("lost window + WARNs", []), ("lost window", ["-DLOST_ONLY"])), OPT_LEVELS
+        ):
+            r = spin_measure("prepatch", defines, args.repeat, opt)
+            spin_rows[f"{label}, cc {opt}"] = r
+            print(
+                f"| SPIN pan {opt} | {label} | {r.compile_s:.2f} s | {ms(r.pan_s)} | "
+                f"{r.compile_s + r.pan_s:.2f} s | {r.states:,} states, {r.transitions:,} "
+                f"transitions; fails: {r.violated} |"
+            )
+    if not missing:
+        cex = counterexample("prepatch", ["-DLOST_ONLY"])
+        print(
+            "| SPIN lost-window counterexample, replayed strictly in difftest | lost window "
+            f"| - | - | - | {replay_cell('prepatch', cex)} |"
+        )
+    rand = {}
+    for label, kinds in (("lost window + WARNs", bugs), ("lost window", lost)):
+        secs, runs = random_first("prepatch", kinds, args.seeds, args.cap)
+        rand[label] = secs
+        print(f"| difftest random | {label} | - | {ms(secs)} | {ms(secs)} | {runs:g} executions |")
+    o, bound = iterative_bounding("prepatch", bugs, args.cap)
+    found = "found" if o.hit else "not found"
+    print(
+        f"| difftest DFS, preemption bound 0..{bound} | lost window + WARNs | - | "
+        f"{ms(o.seconds)} | {ms(o.seconds)} | {o.executions:,} executions ({found}) |"
+    )
+    o = dfs(load("prepatch"), SEAN, stop=shows(bugs), max_seconds=args.cap)
+    found = "found" if o.hit else f"not found in {args.cap:g} s"
+    print(
+        f"| difftest DFS, unbounded | lost window + WARNs | - | {ms(o.seconds)} | "
+        f"{ms(o.seconds)} | {o.executions:,} executions ({found}) |"
+    )
+    print(f"| difftest explore | - | - | - | - | {explore_row('prepatch')} |")
+    for label, r in spin_rows.items():
+        rand_s = rand[label.partition(", cc")[0]]
+        with_compile = (r.compile_s + r.pan_s) / rand_s
+        print(
+            f"ratio SPIN / difftest random ({label}): search only "
+            f"{r.pan_s / rand_s:.1f}x, with compile {with_compile:,.0f}x"
+        )
+
+    print("\n== final on SEAN: time to verify (exhaustive within the stated bound)")
+    print("| method | compile | search | total | states / executions | complete |")
+    print("|---|---:|---:|---:|---:|---|")
+    spin_final: SpinResult | None = None
+    if missing:
+        print(f"| SPIN | - | - | - | unavailable: {missing} | - |")
+    else:
+        for opt in OPT_LEVELS:
+            r = spin_measure("final", [], args.repeat, opt)
+            if (
+                spin_final is None
+                or r.compile_s + r.pan_s < spin_final.compile_s + spin_final.pan_s
+            ):
+                spin_final = r
+            verdict = "yes, 0 errors" if r.errors == 0 else f"{r.errors} errors: {r.violated}"
+            print(
+                f"| SPIN pan {opt} | {r.compile_s:.2f} s | {ms(r.pan_s)} | "
+                f"{r.compile_s + r.pan_s:.2f} s | {r.states:,} states, {r.transitions:,} "
+                f"transitions, depth {r.depth} | {verdict} |"
+            )
+    dfs_rows = []
+    for bound in (0, 1, 2):
+        o = dfs(load("final"), SEAN, bound=bound, stop=shows(bugs), max_seconds=args.cap)
+        dfs_rows.append((bound, o))
+        done = "yes" if o.exhausted else ("BUG" if o.hit else f"no, cap {args.cap:g} s")
+        print(
+            f"| difftest DFS, preemption bound {bound} | - | {ms(o.seconds)} | {ms(o.seconds)} | "
+            f"{o.executions:,} executions | {done} |"
+        )
+    o = dfs(load("final"), SEAN, stop=shows(bugs), max_seconds=args.cap)
+    done = "yes" if o.exhausted else ("BUG" if o.hit else f"no, cap {args.cap:g} s")
+    print(
+        f"| difftest DFS, unbounded | - | {ms(o.seconds)} | {ms(o.seconds)} | "
+        f"{o.executions:,} executions | {done} |"
+    )
+    print(f"| difftest explore | - | - | - | {explore_row('final')} | - |")
+    if spin_final is not None:
+        total = spin_final.compile_s + spin_final.pan_s
+        for bound, o in dfs_rows:
+            if o.exhausted:
+                print(
+                    f"ratio difftest DFS bound {bound} / SPIN (fastest build): search only "
+                    f"{o.seconds / spin_final.pan_s:,.2f}x, against SPIN with compile "
+                    f"{o.seconds / total:.3f}x"
+                )
+
+
+if __name__ == "__main__":
+    main()
