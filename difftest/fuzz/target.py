@@ -17,7 +17,11 @@ import tempfile
 from difftest.check import GenParams
 from difftest.fuzz import NOT_INSTRUMENTED
 from difftest.fuzz.feedback import DEFAULT_SIZE, Feedback
-from difftest.fuzz.harness import Harness
+from difftest.fuzz.harness import Divergence, Harness
+
+# libFuzzer starts with tiny inputs and lengthens them slowly; a run needs a few
+# hundred choices before a race shows, so allow full-length inputs at once.
+DEFAULT_FLAGS = ("-max_len=512", "-len_control=0")
 
 
 def split_args(argv: list[str], impl: str | None) -> tuple[argparse.Namespace, list[str]]:
@@ -81,9 +85,20 @@ def main(argv: list[str] | None = None, impl: str | None = None) -> None:
         feedback = Feedback(lambda fid: atheris._trace_branch(base + fid), DEFAULT_SIZE)
     harness = Harness(impl_cls, params, feedback)
 
-    def test_one_input(data: bytes) -> None:
-        harness(data)
+    executions = 0
 
+    def test_one_input(data: bytes) -> None:
+        nonlocal executions
+        executions += 1
+        try:
+            harness(data)
+        except Divergence:
+            print(f"difftest: divergence at execution {executions}", file=sys.stderr)
+            raise
+
+    for flag in DEFAULT_FLAGS:
+        if not any(a.startswith(flag.split("=")[0] + "=") for a in rest):
+            rest.insert(1, flag)
     if any(a.startswith(("-fork=", "-jobs=")) for a in rest):
         rest[0] = _launcher(rest[0], ours)
     atheris.Setup(rest, test_one_input)

@@ -1,0 +1,249 @@
+"""``difftest fuzz`` and ``difftest fuzz-merge``: libFuzzer through the Atheris
+target, with difftest's progress line and crash triage.
+
+libFuzzer does the work and keeps its own flags: ``-max_total_time``,
+``-fork=N`` (with ``-ignore_crashes=1``, so a crash does not end the night),
+``-artifact_prefix`` and ``-merge=1``. difftest adds a progress line at a
+steady cadence and, when the run ends or is interrupted, turns the crash files
+into one shrunk reproducer per distinct finding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from difftest.check import GenParams
+from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE, _report
+from difftest.fuzz.triage import DUPLICATE, INTERNAL, NEW, Triaged, slug, triage_dir
+from difftest.impls import load
+from difftest.model.scenario import ScenarioError
+
+EXIT_INTERNAL = 3  # difftest itself failed on some input: not a finding
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = ROOT / "fuzz_targets" / "fuzz_generic.py"
+SEEDS = ROOT / "corpus" / "seeds"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    f = sub.add_parser("fuzz", help="coverage-guided fuzzing with libFuzzer (Atheris)")
+    _common(f)
+    f.add_argument("--time", type=float, default=None, metavar="SECONDS", help="default: no limit")
+    f.add_argument(
+        "--jobs",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="parallel fuzzing processes (default: all cores); with 1, stop at the first crash",
+    )
+    f.add_argument("--artifacts", type=Path, default=None, help="default fuzz-artifacts/IMPL")
+    f.add_argument("--seed", type=int, default=None, help="libFuzzer -seed (default: random)")
+    f.add_argument("--progress", type=float, default=5.0, metavar="SECONDS")
+    f.add_argument("--no-feedback", action="store_true", help="line coverage only")
+    f.add_argument("--width", type=int, default=96, help="table width in columns")
+    f.set_defaults(run=run_fuzz)
+
+    m = sub.add_parser("fuzz-merge", help="minimise a fuzzing corpus (libFuzzer -merge=1)")
+    _common(m)
+    m.set_defaults(run=run_merge)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--impl", required=True, help="built-in name or FILE.py:NAME")
+    p.add_argument("--corpus", type=Path, default=None, help="default fuzz-corpus/IMPL")
+    p.add_argument("--vcpus", type=int, default=3, help="at most this many vCPUs")
+    p.add_argument("--ioctls", type=int, default=1)
+    p.add_argument("--ops", type=int, default=4, help="at most this many operations per thread")
+    p.add_argument("--no-nested", action="store_true")
+    p.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
+
+
+def _params(args: argparse.Namespace) -> GenParams:
+    if args.vcpus < 1 or args.ops < 1:
+        raise ScenarioError("--vcpus and --ops must be at least 1")
+    if args.ioctls < 0:
+        raise ScenarioError("--ioctls must not be negative")
+    return GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
+
+
+def target_command(args: argparse.Namespace, *, feedback: bool = True) -> list[str]:
+    """The Atheris target with difftest's options; libFuzzer flags follow."""
+    cmd = [sys.executable, str(TARGET), "--impl", args.impl, "--vendor", args.vendor]
+    cmd += ["--vcpus", str(args.vcpus), "--ops", str(args.ops), "--ioctls", str(args.ioctls)]
+    cmd += ["--no-nested"] * args.no_nested + ["--no-feedback"] * (not feedback)
+    return cmd
+
+
+def _dirs(args: argparse.Namespace) -> tuple[Path, Path]:
+    name = slug(Path(args.impl).name)
+    corpus = args.corpus or Path("fuzz-corpus") / name
+    artifacts = getattr(args, "artifacts", None) or Path("fuzz-artifacts") / name
+    return corpus, artifacts
+
+
+@dataclass
+class Progress:
+    """The latest figures libFuzzer printed (plain and fork mode lines)."""
+
+    execs: int = 0
+    exec_s: int = 0
+    corpus: int = 0
+
+
+_PLAIN = re.compile(r"^#(\d+)\s+\w+\s.*?corp: (\d+)/.*?exec/s: (\d+)")
+_FORK = re.compile(r"^#(\d+): cov: \d+ ft: \d+ corp: (\d+) exec/s:? (\d+)")
+
+
+def parse_line(line: str, p: Progress) -> None:
+    m = _PLAIN.match(line) or _FORK.match(line)
+    if m:
+        p.execs, p.corpus, p.exec_s = int(m[1]), int(m[2]), int(m[3])
+
+
+def _pump(stream, log, p: Progress) -> None:  # type: ignore[no-untyped-def]
+    for raw in stream:
+        line = raw.decode(errors="replace")
+        log.write(line)
+        parse_line(line, p)
+    log.flush()
+
+
+def run_fuzz(args: argparse.Namespace) -> int:
+    impl = load(args.impl)
+    params = _params(args)
+    if args.jobs < 1:
+        raise ScenarioError("--jobs must be at least 1")
+    if args.time is not None and args.time <= 0:
+        raise ScenarioError("--time must be positive")
+    corpus, artifacts = _dirs(args)
+    corpus.mkdir(parents=True, exist_ok=True)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    cmd = target_command(args, feedback=not args.no_feedback)
+    cmd += [f"-artifact_prefix={artifacts}/", "-print_final_stats=1"]
+    if args.jobs > 1:
+        cmd += [f"-fork={args.jobs}", "-ignore_crashes=1"]
+    if args.time is not None:
+        cmd.append(f"-max_total_time={max(1, round(args.time))}")
+    if args.seed is not None:
+        cmd.append(f"-seed={args.seed}")
+    cmd.append(str(corpus))  # new inputs go here; a rerun resumes from it
+    seeds = SEEDS / slug(Path(args.impl).name)
+    if seeds.is_dir():
+        cmd.append(str(seeds))
+    before = {p.name for p in artifacts.glob("crash-*")}
+    print(f"difftest fuzz: {' '.join(cmd[1:])}", file=sys.stderr)
+    p = Progress()
+    start = time.monotonic()
+    with open(artifacts / "libfuzzer.log", "a") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        reader = threading.Thread(target=_pump, args=(proc.stderr, log, p), daemon=True)
+        reader.start()
+        interrupted = False
+        try:
+            while proc.poll() is None:
+                try:
+                    proc.wait(timeout=args.progress)
+                except subprocess.TimeoutExpired:
+                    _print_progress(impl.name, start, p, artifacts, before)
+        except KeyboardInterrupt:
+            interrupted = True
+            _stop(proc)
+        reader.join(timeout=10)
+    _print_progress(impl.name, start, p, artifacts, before)
+    # 0: time is up; 1 or 77: a crash (77 is Atheris's status for a Python exception).
+    if proc.returncode not in (0, 1, 77, -signal.SIGINT, 130) and not interrupted:
+        print(
+            f"difftest: libFuzzer exited with status {proc.returncode}; "
+            f"see {artifacts / 'libfuzzer.log'}",
+            file=sys.stderr,
+        )
+    results = triage_dir(impl, args.impl, artifacts, params, lambda i, r: _report(i, r, args.width))
+    return _summary(results, before, args.width)
+
+
+def _stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """SIGINT to libFuzzer's process group (it finishes its writes), then SIGKILL."""
+    print("difftest fuzz: interrupted, stopping libFuzzer", file=sys.stderr)
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _print_progress(name: str, start: float, p: Progress, artifacts: Path, before: set) -> None:
+    crashes = sum(1 for c in artifacts.glob("crash-*") if c.name not in before)
+    print(
+        f"  fuzz {name}: {time.monotonic() - start:5.0f}s  {p.execs:,} executions  "
+        f"{p.exec_s:,} exec/s  corpus {p.corpus}  crashes {crashes}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _summary(results: list[Triaged], before: set[str], width: int) -> int:
+    new = [t for t in results if t.status == NEW]
+    internal = [t for t in results if t.status == INTERNAL]
+    signatures = sorted({t.signature for t in results if t.signature})
+    fresh = [t for t in results if t.crash.name not in before]
+    print(f"difftest fuzz: {len(fresh)} new crash inputs, {len(signatures)} distinct findings")
+    for t in results:
+        if t.status == NEW:
+            print(f"  new        {t.signature}  {t.repro}  (difftest replay {t.repro})")
+    for sig in signatures:
+        if not any(t.signature == sig and t.status == NEW for t in results):
+            path = next(t.repro for t in results if t.signature == sig and t.status == DUPLICATE)
+            print(f"  known      {sig}  {path}")
+    for t in internal:
+        print(f"  INTERNAL ERROR of difftest (not a finding): {t.detail}  ({t.repro})")
+    for t in new:
+        assert t.repro is not None
+        print()
+        print(t.repro.with_suffix(".txt").read_text(), end="")
+    if internal:
+        return EXIT_INTERNAL
+    return EXIT_FINDING if signatures else EXIT_CLEAN
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    load(args.impl)
+    _params(args)
+    corpus, _ = _dirs(args)
+    if not corpus.is_dir():
+        print(f"difftest: corpus directory {corpus} not found", file=sys.stderr)
+        return EXIT_USAGE
+    merged = corpus.with_name(corpus.name + ".merging")
+    old = corpus.with_name(corpus.name + ".old")
+    merged.mkdir(exist_ok=True)
+    control = corpus.with_name(corpus.name + ".merge-control")
+    cmd = target_command(args) + ["-merge=1", f"-merge_control_file={control}"]
+    cmd += [str(merged), str(corpus)]
+    n_before = sum(1 for _ in corpus.iterdir())
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
+        print(f"difftest: merge failed ({proc.returncode}): {' '.join(tail)}", file=sys.stderr)
+        return EXIT_INTERNAL
+    # Swap in the merged corpus; at every instant one complete copy exists.
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(corpus, old)
+    os.replace(merged, corpus)
+    shutil.rmtree(old)
+    control.unlink(missing_ok=True)
+    n_after = sum(1 for _ in corpus.iterdir())
+    print(f"difftest fuzz-merge: {corpus}: {n_before} inputs -> {n_after}")
+    return EXIT_CLEAN
