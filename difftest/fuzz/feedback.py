@@ -53,19 +53,29 @@ class Feedback:
     changes: the same bytes give the same schedule with or without feedback.
     """
 
-    def __init__(self, sink: Sink, size: int = DEFAULT_SIZE) -> None:
+    def __init__(
+        self, sink: Sink, size: int = DEFAULT_SIZE, *, states: bool = True, pairs: bool = True
+    ) -> None:
         self.sink = sink
         self.size = size
+        self.states = states  # abstract states reached
+        self.pairs = pairs  # ordered pairs of conflicting steps
         self._ids: dict[object, int] = {}
         self._classes: dict[type[World], type[World]] = {}
         self._run: _RunTap | None = None
+        self._seen: set[int] = set()  # feature ids emitted in the current run
 
     def feature(self, key: tuple) -> None:
-        """Emit the feature named by ``key`` (a tuple of str, int and bool)."""
+        """Emit the feature named by ``key`` (a tuple of str, int and bool), once
+        per run: libFuzzer would otherwise count hit-count buckets of every
+        feature as new, and the corpus fills with inputs that differ only in how
+        often they revisit a state."""
         fid = self._ids.get(key)
         if fid is None:
             fid = self._ids[key] = _fid(repr(key), self.size)
-        self.sink(fid)
+        if fid not in self._seen:
+            self._seen.add(fid)
+            self.sink(fid)
 
     def instrument(self, impl: type[World]) -> type[World]:
         cls = self._classes.get(impl)
@@ -75,6 +85,7 @@ class Feedback:
             def threads(world: World) -> list[tuple[str, Kfunc]]:
                 tap = _RunTap(fb, world)
                 fb._run = tap
+                fb._seen.clear()
                 return [
                     (name, tap.tapped(i, gen)) for i, (name, gen) in enumerate(impl.threads(world))
                 ]
@@ -90,7 +101,7 @@ class Feedback:
         """The state at the end and every finding kind (latency ones included: a
         delayed window is one step from a lost one)."""
         tap = self._run
-        if tap is not None and tap.wrote:
+        if tap is not None and tap.wrote and self.states:
             self.feature(("s", *abstract_state(result.world)))
         for f in result.findings:
             self.feature(("f", f.kind.value, f.where))
@@ -122,10 +133,13 @@ class _RunTap:
     def step(self, tid: int) -> None:
         """Thread ``tid`` is about to execute its pending point."""
         fb = self.fb
-        if self.wrote:
+        if self.wrote and fb.states:
             fb.feature(("s", *abstract_state(self.world)))
         p = self.pending[tid]
         if p is None:
+            return
+        self.wrote = p.write
+        if not fb.pairs:
             return
         obj = p.obj
         w = self.last_w.get(obj)
@@ -139,7 +153,6 @@ class _RunTap:
             self.last_r.pop(obj, None)
         else:
             self.last_r[obj] = (tid, p.op)
-        self.wrote = p.write
 
 
 class _TapScheduler:

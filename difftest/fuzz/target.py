@@ -28,7 +28,13 @@ def split_args(argv: list[str], impl: str | None) -> tuple[argparse.Namespace, l
     """difftest's options, and the remaining argv (program name first) for libFuzzer."""
     p = argparse.ArgumentParser(prog=argv[0], add_help=False)
     p.add_argument("--impl", default=impl, required=impl is None)
-    p.add_argument("--no-feedback", action="store_true")
+    p.add_argument("--no-feedback", action="store_true", help="line coverage only")
+    p.add_argument(
+        "--feedback",
+        choices=("all", "states", "pairs"),
+        default="all",
+        help="which concurrency features to add to line coverage",
+    )
     p.add_argument("--vcpus", type=int, default=3)
     p.add_argument("--ops", type=int, default=4)
     p.add_argument("--ioctls", type=int, default=1)
@@ -42,7 +48,7 @@ def _launcher(script: str, ours: argparse.Namespace) -> str:
     """libFuzzer's fork and jobs modes start children as ``argv[0] FLAGS``: give it
     an executable that runs this interpreter on the target with difftest's options."""
     opts = ["--impl", ours.impl, "--vcpus", str(ours.vcpus), "--ops", str(ours.ops)]
-    opts += ["--ioctls", str(ours.ioctls), "--vendor", ours.vendor]
+    opts += ["--ioctls", str(ours.ioctls), "--vendor", ours.vendor, "--feedback", ours.feedback]
     opts += ["--no-feedback"] * ours.no_feedback + ["--no-nested"] * ours.no_nested
     cmd = " ".join(shlex.quote(a) for a in [sys.executable, os.path.abspath(script), *opts])
     fd, path = tempfile.mkstemp(prefix="difftest-fuzz-", suffix=".sh")
@@ -82,7 +88,12 @@ def main(argv: list[str] | None = None, impl: str | None = None) -> None:
             raise RuntimeError("atheris reserved non-contiguous counters")
         # Fuzz() rebinds atheris._trace_branch to the libFuzzer-backed function,
         # so look it up at each call rather than capturing it now.
-        feedback = Feedback(lambda fid: atheris._trace_branch(base + fid), DEFAULT_SIZE)
+        feedback = Feedback(
+            lambda fid: atheris._trace_branch(base + fid),
+            DEFAULT_SIZE,
+            states=ours.feedback in ("all", "states"),
+            pairs=ours.feedback in ("all", "pairs"),
+        )
     harness = Harness(impl_cls, params, feedback)
 
     executions = 0
