@@ -1,6 +1,6 @@
 """Atheris target for ``broken-irqwin-from-set``: fuzz_generic.py with the implementation fixed.
 
-python fuzz_targets/fuzz_broken_irqwin_from_set.py [libFuzzer flags] [CORPUS ...]
+Run: python fuzz_targets/fuzz_broken_irqwin_from_set.py [libFuzzer flags] [CORPUS ...]
 """
 
 from fuzz_generic import main

@@ -1,6 +1,6 @@
 """Atheris target for ``broken-per-vcpu-irqwin``: fuzz_generic.py with the implementation fixed.
 
-python fuzz_targets/fuzz_broken_per_vcpu_irqwin.py [libFuzzer flags] [CORPUS ...]
+Run: python fuzz_targets/fuzz_broken_per_vcpu_irqwin.py [libFuzzer flags] [CORPUS ...]
 """
 
 from fuzz_generic import main

@@ -1,6 +1,6 @@
 """Atheris target for ``broken-zap-no-seq``: fuzz_generic.py with the implementation fixed.
 
-python fuzz_targets/fuzz_broken_zap_no_seq.py [libFuzzer flags] [CORPUS ...]
+Run: python fuzz_targets/fuzz_broken_zap_no_seq.py [libFuzzer flags] [CORPUS ...]
 """
 
 from fuzz_generic import main

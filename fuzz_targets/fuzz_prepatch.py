@@ -1,6 +1,6 @@
 """Atheris target for ``prepatch``: fuzz_generic.py with the implementation fixed.
 
-python fuzz_targets/fuzz_prepatch.py [libFuzzer flags] [CORPUS ...]
+Run: python fuzz_targets/fuzz_prepatch.py [libFuzzer flags] [CORPUS ...]
 """
 
 from fuzz_generic import main

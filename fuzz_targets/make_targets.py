@@ -17,7 +17,7 @@ sys.path.insert(0, str(HERE.parent))
 
 TEMPLATE = '''"""Atheris target for ``{impl}``: fuzz_generic.py with the implementation fixed.
 
-    python fuzz_targets/{file} [libFuzzer flags] [CORPUS ...]
+Run: python fuzz_targets/{file} [libFuzzer flags] [CORPUS ...]
 """
 
 from fuzz_generic import main
