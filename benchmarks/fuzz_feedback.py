@@ -138,7 +138,11 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=60)
     ap.add_argument("--inputs", type=int, default=500)
     ap.add_argument("--libfuzzer-seconds", type=int, default=10)
+    ap.add_argument("--only-detection", action="store_true", help="run part 4 alone")
+    ap.add_argument("--impls", nargs="*", default=None, help="part 4: these implementations")
     args = ap.parse_args()
+    if args.only_detection:
+        return detection_table(args)
     data = inputs(args.inputs)
 
     print(f"1. in-process executions/s, {args.inputs} random inputs (median of 3)")
@@ -158,12 +162,16 @@ def main() -> None:
     for label, rate in decoding(data).items():
         print(f"{label:32s} {rate:10,.0f} executions/s", flush=True)
 
+    detection_table(args)
+
+
+def detection_table(args: argparse.Namespace) -> None:
     print(
         f"\n4. first bug: median over {args.seeds} libFuzzer seeds, empty corpus, "
         f"limit {args.max_seconds:.0f} s (executions / seconds incl. process start; misses)"
     )
     print(f"{'implementation':26s}" + "".join(f" {m:>20s}" for m in MODES))
-    for name in [n for n in BUILTIN if n not in CORRECT]:
+    for name in args.impls or [n for n in BUILTIN if n not in CORRECT]:
         res = detection(name, args.seeds, args.max_seconds)
         cells = "".join(
             f" {f'{e:,.0f} / {s:.1f}s' + (f' ({k})' if k else ''):>20s}" for e, s, k in res.values()

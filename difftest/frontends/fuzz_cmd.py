@@ -11,6 +11,8 @@ into one shrunk reproducer per distinct finding.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import os
 import re
 import shutil
@@ -143,11 +145,18 @@ def run_fuzz(args: argparse.Namespace) -> int:
     print(f"difftest fuzz: {' '.join(cmd[1:])}", file=sys.stderr)
     p = Progress()
     start = time.monotonic()
+    # SIGTERM (cron, timeout, CI cancellation) stops the run like Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     with open(artifacts / "libfuzzer.log", "a") as log:
+        # Atheris reports the exception on stdout, libFuzzer on stderr: log both.
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
-        reader = threading.Thread(target=_pump, args=(proc.stderr, log, p), daemon=True)
+        reader = threading.Thread(target=_pump, args=(proc.stdout, log, p), daemon=True)
         reader.start()
         interrupted = False
         try:
@@ -159,6 +168,8 @@ def run_fuzz(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             interrupted = True
             _stop(proc)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         reader.join(timeout=10)
     _print_progress(impl.name, start, p, artifacts, before)
     # 0: time is up; 1 or 77: a crash (77 is Atheris's status for a Python exception).
@@ -170,6 +181,17 @@ def run_fuzz(args: argparse.Namespace) -> int:
         )
     results = triage_dir(impl, args.impl, artifacts, params, lambda i, r: _report(i, r, args.width))
     return _summary(results, before, args.width)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _die_with_parent() -> None:
+    """In the child: if difftest is SIGKILLed, libFuzzer gets SIGTERM, stops its
+    jobs and exits, instead of fuzzing on as an orphan (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
@@ -234,9 +256,14 @@ def run_merge(args: argparse.Namespace) -> int:
     cmd += [str(merged), str(corpus)]
     n_before = sum(1 for _ in corpus.iterdir())
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if proc.returncode != 0:
+    n_merged = sum(1 for _ in merged.iterdir())
+    if proc.returncode != 0 or (n_before and not n_merged):
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
-        print(f"difftest: merge failed ({proc.returncode}): {' '.join(tail)}", file=sys.stderr)
+        print(
+            f"difftest: merge failed ({proc.returncode}), {corpus} left as it was: "
+            f"{' '.join(tail)}",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
     # Swap in the merged corpus; at every instant one complete copy exists.
     shutil.rmtree(old, ignore_errors=True)

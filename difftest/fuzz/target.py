@@ -45,7 +45,7 @@ def split_args(argv: list[str], impl: str | None) -> tuple[argparse.Namespace, l
 
 
 def _launcher(script: str, ours: argparse.Namespace) -> str:
-    """libFuzzer's fork and jobs modes start children as ``argv[0] FLAGS``: give it
+    """libFuzzer's fork, jobs and merge modes start children as ``argv[0] FLAGS``: give it
     an executable that runs this interpreter on the target with difftest's options."""
     opts = ["--impl", ours.impl, "--vcpus", str(ours.vcpus), "--ops", str(ours.ops)]
     opts += ["--ioctls", str(ours.ioctls), "--vendor", ours.vendor, "--feedback", ours.feedback]
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None, impl: str | None = None) -> None:
     for flag in DEFAULT_FLAGS:
         if not any(a.startswith(flag.split("=")[0] + "=") for a in rest):
             rest.insert(1, flag)
-    if any(a.startswith(("-fork=", "-jobs=")) for a in rest):
+    if any(a.startswith(("-fork=", "-jobs=", "-merge=")) for a in rest):
         rest[0] = _launcher(rest[0], ours)
     atheris.Setup(rest, test_one_input)
     atheris.Fuzz()
