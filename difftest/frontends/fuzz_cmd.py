@@ -50,7 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--artifacts", type=Path, default=None, help="default fuzz-artifacts/IMPL")
     f.add_argument("--seed", type=int, default=None, help="libFuzzer -seed (default: random)")
     f.add_argument("--progress", type=float, default=5.0, metavar="SECONDS")
-    f.add_argument("--no-feedback", action="store_true", help="line coverage only")
+    fb = f.add_mutually_exclusive_group()
+    fb.add_argument(
+        "--feedback",
+        choices=("all", "states", "pairs"),
+        default="all",
+        help="concurrency features added to line coverage (default all)",
+    )
+    fb.add_argument("--no-feedback", action="store_true", help="line coverage only")
     f.add_argument("--width", type=int, default=96, help="table width in columns")
     f.set_defaults(run=run_fuzz)
 
@@ -77,11 +84,13 @@ def _params(args: argparse.Namespace) -> GenParams:
     return GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
 
 
-def target_command(args: argparse.Namespace, *, feedback: bool = True) -> list[str]:
-    """The Atheris target with difftest's options; libFuzzer flags follow."""
+def target_command(args: argparse.Namespace, *, feedback: str = "all") -> list[str]:
+    """The Atheris target with difftest's options; libFuzzer flags follow.
+    ``feedback`` is all, states, pairs or none."""
     cmd = [sys.executable, str(TARGET), "--impl", args.impl, "--vendor", args.vendor]
     cmd += ["--vcpus", str(args.vcpus), "--ops", str(args.ops), "--ioctls", str(args.ioctls)]
-    cmd += ["--no-nested"] * args.no_nested + ["--no-feedback"] * (not feedback)
+    cmd += ["--no-nested"] * args.no_nested
+    cmd += ["--no-feedback"] if feedback == "none" else ["--feedback", feedback]
     return cmd
 
 
@@ -119,7 +128,13 @@ def _pump(stream, log, p: Progress) -> None:  # type: ignore[no-untyped-def]
     log.flush()
 
 
+def _need_target() -> None:
+    if not TARGET.is_file():
+        raise ScenarioError(f"{TARGET} not found: difftest fuzz runs from a source checkout")
+
+
 def run_fuzz(args: argparse.Namespace) -> int:
+    _need_target()
     impl = load(args.impl)
     params = _params(args)
     if args.jobs < 1:
@@ -129,7 +144,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
     corpus, artifacts = _dirs(args)
     corpus.mkdir(parents=True, exist_ok=True)
     artifacts.mkdir(parents=True, exist_ok=True)
-    cmd = target_command(args, feedback=not args.no_feedback)
+    cmd = target_command(args, feedback="none" if args.no_feedback else args.feedback)
     cmd += [f"-artifact_prefix={artifacts}/", "-print_final_stats=1"]
     if args.jobs > 1:
         cmd += [f"-fork={args.jobs}", "-ignore_crashes=1"]
@@ -242,6 +257,7 @@ def _summary(results: list[Triaged], before: set[str], width: int) -> int:
 
 
 def run_merge(args: argparse.Namespace) -> int:
+    _need_target()
     load(args.impl)
     _params(args)
     corpus, _ = _dirs(args)
