@@ -26,6 +26,7 @@ from pathlib import Path
 
 from difftest.check import GenParams
 from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE, _report
+from difftest.fuzz.harness import DifftestInternalError, Harness
 from difftest.fuzz.triage import DUPLICATE, INTERNAL, NEW, Triaged, slug, triage_dir
 from difftest.impls import load
 from difftest.model.scenario import ScenarioError
@@ -159,6 +160,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
     before = {p.name for p in artifacts.glob("crash-*")}
     print(f"difftest fuzz: {' '.join(cmd[1:])}", file=sys.stderr)
     p = Progress()
+    tally = _Tally(Harness(impl, params), before)
     start = time.monotonic()
     # SIGTERM (cron, timeout, CI cancellation) stops the run like Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -179,14 +181,14 @@ def run_fuzz(args: argparse.Namespace) -> int:
                 try:
                     proc.wait(timeout=args.progress)
                 except subprocess.TimeoutExpired:
-                    _print_progress(impl.name, start, p, artifacts, before)
+                    _print_progress(impl.name, start, p, artifacts, tally)
         except KeyboardInterrupt:
             interrupted = True
             _stop(proc)
         finally:
             signal.signal(signal.SIGTERM, previous)
         reader.join(timeout=10)
-    _print_progress(impl.name, start, p, artifacts, before)
+    _print_progress(impl.name, start, p, artifacts, tally)
     # 0: time is up; 1 or 77: a crash (77 is Atheris's status for a Python exception).
     if proc.returncode not in (0, 1, 77, -signal.SIGINT, 130) and not interrupted:
         print(
@@ -222,11 +224,39 @@ def _stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
         pass
 
 
-def _print_progress(name: str, start: float, p: Progress, artifacts: Path, before: set) -> None:
-    crashes = sum(1 for c in artifacts.glob("crash-*") if c.name not in before)
+class _Tally:
+    """Distinct findings among the new crash files, by replay only (about a
+    millisecond each; shrinking waits for the end of the run)."""
+
+    def __init__(self, harness: Harness, before: set[str]) -> None:
+        self.harness = harness
+        self.before = before
+        self.seen: dict[str, str] = {}  # crash file name -> signature or "internal"
+
+    def update(self, artifacts: Path) -> tuple[int, int, int]:
+        for c in sorted(artifacts.glob("crash-*")):
+            if c.name in self.before or c.name in self.seen:
+                continue
+            try:
+                bug = self.harness.run(c.read_bytes()).first_bug
+            except DifftestInternalError:
+                self.seen[c.name] = "internal"
+                continue
+            except OSError:  # still being written: next time
+                continue
+            self.seen[c.name] = bug.signature if bug else "none"
+        sigs = set(self.seen.values())
+        findings = len(sigs - {"internal", "none"})
+        return len(self.seen), findings, int("internal" in sigs)
+
+
+def _print_progress(name: str, start: float, p: Progress, artifacts: Path, tally: _Tally) -> None:
+    crashes, findings, internal = tally.update(artifacts)
+    extra = "  INTERNAL ERRORS" if internal else ""
     print(
         f"  fuzz {name}: {time.monotonic() - start:5.0f}s  {p.execs:,} executions  "
-        f"{p.exec_s:,} exec/s  corpus {p.corpus}  crashes {crashes}",
+        f"{p.exec_s:,} exec/s  corpus {p.corpus}  findings {findings} "
+        f"({crashes} crash inputs){extra}",
         file=sys.stderr,
         flush=True,
     )
