@@ -1,48 +1,23 @@
-"""Atheris target: ``python fuzz_targets/fuzz_generic.py --impl NAME [libFuzzer flags]``.
+"""Atheris target for any implementation: ``python fuzz_targets/fuzz_generic.py
+--impl NAME|FILE.py:CLASS [--no-feedback] [libFuzzer flags] [CORPUS ...]``.
 
-The input bytes are one choice stream (difftest.schedulers.bytes) that draws the
-scenario and then every scheduling decision. A bug finding raises, which
-libFuzzer reports as a crash; replay the crashing input with the same command.
+The input bytes are one choice stream that sizes and draws the scenario and then
+every scheduling decision (difftest.fuzz.decode). A bug found by the oracle
+raises ``Divergence``; a failure of difftest itself raises
+``DifftestInternalError``. ``difftest fuzz`` runs this and triages the crashes.
 """
 
-from __future__ import annotations
-
+import os
 import sys
 
-import atheris
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-with atheris.instrument_imports():
-    from difftest.impls import load
-    from difftest.model.scenario import generate
-    from difftest.runner import run
-    from difftest.schedulers.base import ChoiceScheduler
-    from difftest.schedulers.bytes import BytesSource
+import atheris  # noqa: E402
 
+from difftest.fuzz import NOT_INSTRUMENTED  # noqa: E402
 
-class Divergence(Exception):
-    """A finding of the oracle: the only thing this target reports as a crash."""
-
-
-def main() -> None:
-    argv = list(sys.argv)
-    impl_name = "final"
-    if "--impl" in argv:
-        i = argv.index("--impl")
-        impl_name = argv[i + 1]
-        del argv[i : i + 2]
-    impl = load(impl_name)
-
-    def one_input(data: bytes) -> None:
-        src = BytesSource(data)
-        scenario = generate(src, vcpus=1 + src.draw(3), ioctls=1, ops=1 + src.draw(4))
-        r = run(impl, scenario, ChoiceScheduler(src))
-        if r.first_bug is not None:
-            f = r.first_bug
-            raise Divergence(f"{impl.name}: {f.kind.value} at {f.where}: {f.message}")
-
-    atheris.Setup(argv, one_input)
-    atheris.Fuzz()
-
+with atheris.instrument_imports(include=["difftest"], exclude=NOT_INSTRUMENTED):
+    from difftest.fuzz.target import main
 
 if __name__ == "__main__":
-    main()
+    main()  # --impl NAME on the command line

@@ -35,6 +35,8 @@ Find = Callable[..., Detection | None]
 SEARCHES: dict[str, str] = {
     "random": "difftest.search.random:find",
     "hypothesis": "difftest.search.hypothesis:find",
+    "atheris": "difftest.search.atheris:find",
+    "atheris-lines": "difftest.search.atheris:find_lines",
 }
 
 
