@@ -107,3 +107,12 @@ def test_plugin_from_file(tmp_path: Path) -> None:
     args = ["check", "--impl", f"{example}:NoFlagClear", "--runs", "500", "--out", str(tmp_path)]
     assert main(args) == 1
     assert list(tmp_path.glob("*counter*.json"))
+
+
+def test_list_names_every_builtin_with_a_description(capsys) -> None:
+    from difftest.impls import BUILTIN
+
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines] == list(BUILTIN)
+    assert all(len(ln.split()) > 2 and len(ln) <= 100 for ln in lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from pathlib import Path
 
 from difftest.check import GenParams, Summary, random_check
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "run"):
             return int(args.run(args))
         for name in BUILTIN:
-            print(f"{name:24s} {(load(name).__doc__ or '').strip().splitlines()[0]}")
+            print(f"{name:28s} {_summary(load(name))}")
         return EXIT_CLEAN
     except (ImplError, ReproError, ScenarioError) as e:
         print(f"difftest: {e}", file=sys.stderr)
@@ -87,6 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head: not an error of the run
         sys.stderr.close()
         return EXIT_CLEAN
+
+
+def _summary(impl: type) -> str:
+    """The module docstring's first sentence, after its "name:" prefix."""
+    doc = (sys.modules[impl.__module__].__doc__ or impl.__doc__ or "").strip()
+    first = " ".join(doc.split("\n\n")[0].split())
+    first = first.split(": ", 1)[1] if ": " in first else first
+    return textwrap.shorten(first, 70, placeholder=" ...")
 
 
 def _progress(s: Summary) -> None:
