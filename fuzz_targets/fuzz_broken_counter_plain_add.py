@@ -1,4 +1,4 @@
-"""Atheris target for ``broken-counter-plain-add``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``broken-counter-plain-add`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_broken_counter_plain_add.py [libFuzzer flags] [CORPUS ...]
 """

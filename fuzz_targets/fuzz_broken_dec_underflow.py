@@ -1,4 +1,4 @@
-"""Atheris target for ``broken-dec-underflow``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``broken-dec-underflow`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_broken_dec_underflow.py [libFuzzer flags] [CORPUS ...]
 """

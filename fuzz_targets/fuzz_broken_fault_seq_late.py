@@ -1,4 +1,4 @@
-"""Atheris target for ``broken-fault-seq-late``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``broken-fault-seq-late`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_broken_fault_seq_late.py [libFuzzer flags] [CORPUS ...]
 """

@@ -1,4 +1,4 @@
-"""Atheris target for ``broken-irqwin-from-set``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``broken-irqwin-from-set`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_broken_irqwin_from_set.py [libFuzzer flags] [CORPUS ...]
 """

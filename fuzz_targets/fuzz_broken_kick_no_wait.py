@@ -1,4 +1,4 @@
-"""Atheris target for ``broken-kick-no-wait``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``broken-kick-no-wait`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_broken_kick_no_wait.py [libFuzzer flags] [CORPUS ...]
 """

@@ -1,4 +1,4 @@
-"""Atheris target for ``broken-no-recheck``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``broken-no-recheck`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_broken_no_recheck.py [libFuzzer flags] [CORPUS ...]
 """

@@ -1,4 +1,4 @@
-"""Atheris target for ``broken-per-vcpu-irqwin``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``broken-per-vcpu-irqwin`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_broken_per_vcpu_irqwin.py [libFuzzer flags] [CORPUS ...]
 """

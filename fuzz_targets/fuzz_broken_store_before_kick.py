@@ -1,4 +1,4 @@
-"""Atheris target for ``broken-store-before-kick``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``broken-store-before-kick`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_broken_store_before_kick.py [libFuzzer flags] [CORPUS ...]
 """

@@ -1,4 +1,4 @@
-"""Atheris target for ``broken-vintr-before-inhibit``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``broken-vintr-before-inhibit`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_broken_vintr_before_inhibit.py [libFuzzer flags] [CORPUS ...]
 """

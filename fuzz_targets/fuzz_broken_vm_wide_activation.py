@@ -1,4 +1,4 @@
-"""Atheris target for ``broken-vm-wide-activation``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``broken-vm-wide-activation`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_broken_vm_wide_activation.py [libFuzzer flags] [CORPUS ...]
 """

@@ -1,4 +1,4 @@
-"""Atheris target for ``broken-zap-before-store``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``broken-zap-before-store`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_broken_zap_before_store.py [libFuzzer flags] [CORPUS ...]
 """

@@ -1,4 +1,4 @@
-"""Atheris target for ``reference``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``reference`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_reference.py [libFuzzer flags] [CORPUS ...]
 """

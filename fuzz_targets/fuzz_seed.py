@@ -1,4 +1,4 @@
-"""Atheris target for ``seed``: fuzz_generic.py with the implementation fixed.
+"""Atheris target for ``seed`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/fuzz_seed.py [libFuzzer flags] [CORPUS ...]
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-TEMPLATE = '''"""Atheris target for ``{impl}``: fuzz_generic.py with the implementation fixed.
+TEMPLATE = '''"""Atheris target for ``{impl}`` (fuzz_generic.py with it fixed).
 
 Run: python fuzz_targets/{file} [libFuzzer flags] [CORPUS ...]
 """
