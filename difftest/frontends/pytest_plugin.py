@@ -23,6 +23,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from difftest.impls import ImplError, load
 from difftest.impls.kernel.world import World
+from difftest.model.scenario import Scenario
 from difftest.oracle.findings import Kind
 from difftest.property import PHASES, Divergence, kind_error, minimal_failure
 from difftest.repro import Repro, save_new
@@ -111,9 +112,13 @@ class Checker:
         vendor: str = "svm",
         kinds: Iterable[Kind] | None = None,
         examples: int | None = None,
+        scenario: Scenario | None = None,
     ) -> None:
-        """Concurrent search: scenarios within the bounds, under any schedule
-        (``examples`` overrides the profile's number of examples)."""
+        """Concurrent search: scenarios within the bounds, under any schedule.
+
+        ``examples`` overrides the profile's number of examples; ``scenario``
+        fixes the operations (for a race you know), and only the schedule is
+        searched."""
         cls = load(impl) if isinstance(impl, str) else impl
         bounds = Bounds(
             max_vcpus=vcpus,
@@ -126,7 +131,9 @@ class Checker:
         )
         # ci replays the same examples on every run; nightly explores afresh.
         seed = 0 if self.profile == "ci" else None
-        s = minimal_failure(cls, bounds, kinds=kinds, seed=seed, config=self._settings(examples))
+        s = minimal_failure(
+            cls, bounds, scenario=scenario, kinds=kinds, seed=seed, config=self._settings(examples)
+        )
         if s.result is not None:
             raise self._failure(impl, cls, shrink(cls, s.result))
 
