@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
 from difftest.impls import ImplError, load
@@ -147,10 +148,12 @@ class Checker:
     ) -> None:
         """Operation by operation against ``reference``, no races: a state machine."""
         cls = load(impl) if isinstance(impl, str) else impl
+        m = machine(cls, Bounds(max_vcpus=vcpus, nested=nested))
+        if self.profile == "ci":
+            m = hypothesis_seed(0)(m)
         try:
             run_state_machine_as_test(
-                machine(cls, Bounds(max_vcpus=vcpus, nested=nested)),
-                settings=self._settings(examples),
+                m, settings=settings(self._settings(examples), report_multiple_bugs=False)
             )
         except Divergence as e:
             raise self._failure(impl, cls, e.result) from None
