@@ -43,9 +43,7 @@ def _rename(s: Scenario, perm: tuple[int, ...]) -> Scenario:
 
 def canonical(s: Scenario) -> str:
     """The least JSON form over vCPU permutations: symmetric scenarios coincide."""
-    return min(
-        repr(_rename(s, p).to_json()) for p in itertools.permutations(range(len(s.vcpus)))
-    )
+    return min(repr(_rename(s, p).to_json()) for p in itertools.permutations(range(len(s.vcpus))))
 
 
 def scenarios(b: Bound) -> Iterator[Scenario]:

@@ -120,12 +120,39 @@ def _list_method(name: str, write: bool) -> Any:
     return method
 
 
-for _n in ("__iter__", "__len__", "__contains__", "__reversed__", "index", "count", "copy",
-           "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__add__", "__mul__",
-           "__rmul__", "__repr__"):
+for _n in (
+    "__iter__",
+    "__len__",
+    "__contains__",
+    "__reversed__",
+    "index",
+    "count",
+    "copy",
+    "__eq__",
+    "__ne__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__add__",
+    "__mul__",
+    "__rmul__",
+    "__repr__",
+):
     setattr(TrackedList, _n, _list_method(_n, False))
-for _n in ("append", "extend", "insert", "remove", "pop", "clear", "sort", "reverse",
-           "__delitem__", "__iadd__", "__imul__"):
+for _n in (
+    "append",
+    "extend",
+    "insert",
+    "remove",
+    "pop",
+    "clear",
+    "sort",
+    "reverse",
+    "__delitem__",
+    "__iadd__",
+    "__imul__",
+):
     setattr(TrackedList, _n, _list_method(_n, True))
 
 
@@ -182,8 +209,18 @@ def _dict_method(name: str, write: bool) -> Any:
     return method
 
 
-for _n in ("__iter__", "__len__", "keys", "values", "items", "copy", "__eq__", "__ne__",
-           "__repr__", "__or__"):
+for _n in (
+    "__iter__",
+    "__len__",
+    "keys",
+    "values",
+    "items",
+    "copy",
+    "__eq__",
+    "__ne__",
+    "__repr__",
+    "__or__",
+):
     setattr(TrackedDict, _n, _dict_method(_n, False))
 for _n in ("__delitem__", "setdefault", "pop", "popitem", "update", "clear", "__ior__"):
     setattr(TrackedDict, _n, _dict_method(_n, True))

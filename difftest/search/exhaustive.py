@@ -13,6 +13,7 @@ from difftest.explore.scenarios import Bound, scenarios
 from difftest.impls.kernel.world import World
 from difftest.search import Detection
 
+PREEMPTIONS = 2  # per scenario: bounds 0..2 keep each scenario to seconds
 IOCTL_OPS = ("set PIT_REINJ", "clear PIT_REINJ", "extint")
 
 
@@ -36,7 +37,7 @@ def find(
     for s in itertools.chain(all_s[rot:], all_s[:rot]):
         if time.monotonic() > deadline:
             break
-        o = explore(impl, s, deadline=deadline)
+        o = explore(impl, s, preemptions=PREEMPTIONS, deadline=deadline)
         executions += o.stats.executions
         if o.counterexample is not None:
             return Detection(o.counterexample, executions, time.monotonic() - start)
