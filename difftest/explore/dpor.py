@@ -175,7 +175,7 @@ class Explorer:
             self.nodes.append(node)
             self.stats.states += 1
         self.k += 1
-        fp = self.tracker.start()
+        self.tracker.start()
         p = self.pending[node.chosen]
         if p is not None and p.ready is not None:
             p.ready()  # the predicate's reads belong to the step: it enables it

@@ -242,9 +242,13 @@ def _tracked_class(cls: type) -> type:
     def getattribute(self: Any, name: str) -> Any:
         v = object.__getattribute__(self, name)
         t = _TRACKERS.get(id(self))
-        if t is not None and t.fp is not None and name not in _SCAFFOLD:
-            if slotted or name in object.__getattribute__(self, "__dict__"):
-                t.fp.reads.add(f"{_LABELS[id(self)]}.{name}")
+        if (
+            t is not None
+            and t.fp is not None
+            and name not in _SCAFFOLD
+            and (slotted or name in object.__getattribute__(self, "__dict__"))
+        ):
+            t.fp.reads.add(f"{_LABELS[id(self)]}.{name}")
         return v
 
     def setattr_(self: Any, name: str, value: Any) -> None:
