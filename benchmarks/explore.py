@@ -1,4 +1,5 @@
 """DPOR counts per configuration, and PCT vs random detection rates.
+# ruff: noqa: E501
 
     python benchmarks/explore.py [--seeds N]
 
@@ -48,8 +49,8 @@ CONFIGS = [
         Scenario(vcpus=(V("apic"), V("apic")), extint=(0, 1)),
         False,
     ),
-    ("prepatch", "SEAN (first bug)", SEAN, False),
-    ("broken-zap-no-seq", "ZAP_NO_SEQ (first bug)", ZAP, False),
+    ("prepatch", "SEAN (first bug, P<=2)", SEAN, False),
+    ("broken-zap-no-seq", "ZAP_NO_SEQ (first bug, P<=2)", ZAP, False),
 ]
 
 
@@ -62,7 +63,7 @@ def main() -> None:
         f"{'exec/class':>10s} {'s':>6s}  naive complete"
     )
     for impl, name, s, naive in CONFIGS:
-        o = explore(load(impl), s)
+        o = explore(load(impl), s, preemptions=2 if "bug" in name else None)
         st = o.stats
         nv = ""
         if naive:
