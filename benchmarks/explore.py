@@ -80,7 +80,7 @@ def main() -> None:
         n, k = len(s.thread_names), estimate_k(cls, s)
         row = {"random": RandomScheduler, "pos": POSScheduler}
         for d in (2, 3, 4):
-            row[f"pct d={d}"] = lambda seed, d=d: PCTScheduler(n, k, d, seed)
+            row[f"pct d={d}"] = lambda seed, d=d, n=n, k=k: PCTScheduler(n, k, d, seed)
         t0 = time.monotonic()
         rates = {
             key: sum(run(cls, s, mk(i)).first_bug is not None for i in range(args.seeds))
