@@ -82,7 +82,9 @@ def execute(
     """Run ``world``'s threads to completion, deadlock, budget or a halting finding.
 
     With ``snapshot`` given, every step is recorded with its call stack and the
-    state it changed.
+    state it changed. A scheduler with an ``on_step(tid, pending)`` method (the
+    systematic explorers) is shown the pending points once before the first step
+    (``tid`` None) and after every step, so it can tell where a step ends.
     """
     named = world.threads()
     names = [n for n, _ in named]
@@ -94,6 +96,9 @@ def execute(
         if pending[-1] is None:
             gens[i] = None
     scheduler.new_execution()
+    on_step = getattr(scheduler, "on_step", None)
+    if on_step is not None:
+        on_step(None, pending)
     schedule: list[int] = []
     trace: list[Step] | None = [] if snapshot is not None else None
     before = snapshot() if snapshot is not None else None
@@ -128,6 +133,8 @@ def execute(
         pending[tid] = _advance(gen)
         if pending[tid] is None:
             gens[tid] = None
+        if on_step is not None:
+            on_step(tid, pending)
         if trace is not None and snapshot is not None and before is not None:
             after = snapshot()
             changes = {k: (before[k], v) for k, v in after.items() if before[k] != v}

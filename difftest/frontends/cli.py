@@ -25,6 +25,7 @@ EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
 # Further subcommands, one module each: ``register(sub)`` adds a parser whose
 # defaults hold ``run=callable(args) -> exit status``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "difftest.frontends.explore_cmd",
     "difftest.frontends.mutants_cmd",
     "difftest.frontends.fuzz_cmd",
 )

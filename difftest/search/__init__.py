@@ -34,6 +34,8 @@ Find = Callable[..., Detection | None]
 # (Atheris, Hypothesis) cost nothing when not asked for.
 SEARCHES: dict[str, str] = {
     "random": "difftest.search.random:find",
+    "pct": "difftest.search.pct:find",
+    "exhaustive": "difftest.search.exhaustive:find",
     "hypothesis": "difftest.search.hypothesis:find",
     "atheris": "difftest.search.atheris:find",
     "atheris-lines": "difftest.search.atheris:find_lines",

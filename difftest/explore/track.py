@@ -1,0 +1,330 @@
+"""Dynamic footprints: which shared locations a step really read and wrote.
+
+The ``Point`` annotations name the access a step is about; the code between two
+yields may touch more (an oracle check, a ghost record, ``ack_ipi``). A partial
+order reduction that trusted them could skip an interleaving that matters, so the
+explorer instruments one world per execution instead: every attribute of the
+world, the VM, the vCPUs and the locks, and every element of their lists and
+dicts, logs its reads and writes while a step runs. Nothing is logged between
+steps (the executor's ``ready`` checks), and ``current``/``now`` are the
+executor's own bookkeeping, not shared state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from typing import Any
+
+from difftest.engine.sync import Mutex, RwSem
+from difftest.model.state import VM, VCpu
+
+# The world attributes the executor sets before each step: the running thread and
+# the step index. They carry no information between threads.
+_SCAFFOLD = frozenset({"current", "now"})
+
+
+class Footprint:
+    """Locations read, written, and "touched" (an element of a container was
+    written: conflicts with a read of the whole container, not with another
+    element's write)."""
+
+    __slots__ = ("reads", "writes", "touches")
+
+    def __init__(self) -> None:
+        self.reads: set[str] = set()
+        self.writes: set[str] = set()
+        self.touches: set[str] = set()
+
+    def conflicts(self, other: Footprint) -> bool:
+        w, ow = self.writes, other.writes
+        if w and not (w.isdisjoint(other.reads) and w.isdisjoint(ow)):
+            return True
+        if w and not w.isdisjoint(other.touches):
+            return True
+        if ow and not (ow.isdisjoint(self.reads) and ow.isdisjoint(self.touches)):
+            return True
+        if self.touches and not self.touches.isdisjoint(other.reads):
+            return True
+        return bool(other.touches) and not other.touches.isdisjoint(self.reads)
+
+    def __repr__(self) -> str:
+        return f"Footprint(r={sorted(self.reads)}, w={sorted(self.writes)})"
+
+
+class Tracker:
+    """Collects the footprint of the step in progress; ``fp`` is None between steps."""
+
+    def __init__(self) -> None:
+        self.fp: Footprint | None = None
+
+    def start(self) -> Footprint:
+        self.fp = Footprint()
+        return self.fp
+
+    def stop(self) -> Footprint | None:
+        fp, self.fp = self.fp, None
+        return fp
+
+
+def _label(obj: object) -> str:
+    return object.__getattribute__(obj, "_dt_label")
+
+
+class TrackedList(list):
+    """A list that logs element reads/writes (``L[i]``) and whole-list accesses
+    (``L``); a structural change (append, pop, ...) writes both ``L`` and ``L~``,
+    which every element read also reads."""
+
+    __slots__ = ("_dt_label", "_dt_tracker")
+
+    def _r(self, i: object = None) -> None:
+        fp = self._dt_tracker.fp
+        if fp is not None:
+            if isinstance(i, int):
+                n = len(self)
+                fp.reads.add(f"{self._dt_label}[{i % n if n else i}]")
+                fp.reads.add(self._dt_label + "~")
+            else:
+                fp.reads.add(self._dt_label)
+                fp.reads.add(self._dt_label + "~")
+
+    def _w(self, i: object = None) -> None:
+        fp = self._dt_tracker.fp
+        if fp is not None:
+            if isinstance(i, int):
+                n = len(self)
+                fp.writes.add(f"{self._dt_label}[{i % n if n else i}]")
+                fp.touches.add(self._dt_label)
+            else:
+                fp.writes.add(self._dt_label)
+                fp.writes.add(self._dt_label + "~")
+
+    def __getitem__(self, i: Any) -> Any:
+        self._r(i)
+        return list.__getitem__(self, i)
+
+    def __setitem__(self, i: Any, v: Any) -> None:
+        self._w(i)
+        list.__setitem__(self, i, v)
+
+
+def _list_method(name: str, write: bool) -> Any:
+    base = getattr(list, name)
+
+    def method(self: TrackedList, *a: Any, **k: Any) -> Any:
+        (self._w if write else self._r)()
+        return base(self, *a, **k)
+
+    method.__name__ = name
+    return method
+
+
+for _n in (
+    "__iter__",
+    "__len__",
+    "__contains__",
+    "__reversed__",
+    "index",
+    "count",
+    "copy",
+    "__eq__",
+    "__ne__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__add__",
+    "__mul__",
+    "__rmul__",
+    "__repr__",
+):
+    setattr(TrackedList, _n, _list_method(_n, False))
+for _n in (
+    "append",
+    "extend",
+    "insert",
+    "remove",
+    "pop",
+    "clear",
+    "sort",
+    "reverse",
+    "__delitem__",
+    "__iadd__",
+    "__imul__",
+):
+    setattr(TrackedList, _n, _list_method(_n, True))
+
+
+class TrackedDict(dict):
+    """A dict that logs per-key reads/writes (``D[k]``) and whole-dict accesses."""
+
+    __slots__ = ("_dt_label", "_dt_tracker")
+
+    def _key(self, op: str, k: object) -> None:
+        fp = self._dt_tracker.fp
+        if fp is not None:
+            if op == "r":
+                fp.reads.add(f"{self._dt_label}[{k!r}]")
+                fp.reads.add(self._dt_label + "~")
+            else:
+                fp.writes.add(f"{self._dt_label}[{k!r}]")
+                fp.touches.add(self._dt_label)
+                # adding a key changes the key set
+                if not dict.__contains__(self, k):
+                    fp.writes.add(self._dt_label + "~")
+
+    def __getitem__(self, k: Any) -> Any:
+        self._key("r", k)
+        return dict.__getitem__(self, k)
+
+    def get(self, k: Any, default: Any = None) -> Any:
+        self._key("r", k)
+        return dict.get(self, k, default)
+
+    def __contains__(self, k: object) -> bool:
+        self._key("r", k)
+        return dict.__contains__(self, k)
+
+    def __setitem__(self, k: Any, v: Any) -> None:
+        self._key("w", k)
+        dict.__setitem__(self, k, v)
+
+
+def _dict_method(name: str, write: bool) -> Any:
+    base = getattr(dict, name)
+
+    def method(self: TrackedDict, *a: Any, **k: Any) -> Any:
+        fp = self._dt_tracker.fp
+        if fp is not None:
+            if write:
+                fp.writes.add(self._dt_label)
+                fp.writes.add(self._dt_label + "~")
+            else:
+                fp.reads.add(self._dt_label)
+                fp.reads.add(self._dt_label + "~")
+        return base(self, *a, **k)
+
+    method.__name__ = name
+    return method
+
+
+for _n in (
+    "__iter__",
+    "__len__",
+    "keys",
+    "values",
+    "items",
+    "copy",
+    "__eq__",
+    "__ne__",
+    "__repr__",
+    "__or__",
+):
+    setattr(TrackedDict, _n, _dict_method(_n, False))
+for _n in ("__delitem__", "setdefault", "pop", "popitem", "update", "clear", "__ior__"):
+    setattr(TrackedDict, _n, _dict_method(_n, True))
+
+
+_SUBCLASSES: dict[type, type] = {}
+
+
+def _tracked_class(cls: type) -> type:
+    """A subclass of ``cls`` that logs attribute accesses of its instances.
+
+    For slotted classes every slot is state; for ``__dict__`` classes (the world)
+    only instance attributes are, not methods or class constants.
+    """
+    if cls in _SUBCLASSES:
+        return _SUBCLASSES[cls]
+    slotted = cls.__dictoffset__ == 0
+
+    def getattribute(self: Any, name: str) -> Any:
+        v = object.__getattribute__(self, name)
+        t = _TRACKERS.get(id(self))
+        if (
+            t is not None
+            and t.fp is not None
+            and name not in _SCAFFOLD
+            and (slotted or name in object.__getattribute__(self, "__dict__"))
+        ):
+            t.fp.reads.add(f"{_LABELS[id(self)]}.{name}")
+        return v
+
+    def setattr_(self: Any, name: str, value: Any) -> None:
+        t = _TRACKERS.get(id(self))
+        if t is not None and t.fp is not None and name not in _SCAFFOLD:
+            t.fp.writes.add(f"{_LABELS[id(self)]}.{name}")
+        object.__setattr__(self, name, value)
+
+    ns: dict[str, Any] = {"__getattribute__": getattribute, "__setattr__": setattr_}
+    if slotted:
+        ns["__slots__"] = ()
+    sub = type(f"Tracked{cls.__name__}", (cls,), ns)
+    _SUBCLASSES[cls] = sub
+    return sub
+
+
+# Per-object tracker and label, keyed by id(); entries live as long as the
+# instrumented world (see ``release``).
+_TRACKERS: dict[int, Tracker] = {}
+_LABELS: dict[int, str] = {}
+
+
+def _wrap(value: Any, label: str, tracker: Tracker, keep: list[Any]) -> Any:
+    if isinstance(value, (VM, VCpu, RwSem, Mutex)):
+        _instrument_obj(value, label, tracker, keep)
+        return value
+    if type(value) is list:
+        new = TrackedList(_wrap(x, f"{label}[{i}]", tracker, keep) for i, x in enumerate(value))
+        new._dt_label = label
+        new._dt_tracker = tracker
+        return new
+    if type(value) is dict:
+        new_d = TrackedDict(value)
+        new_d._dt_label = label
+        new_d._dt_tracker = tracker
+        return new_d
+    if value is None or isinstance(value, (int, str, float, tuple, frozenset, bytes)):
+        return value
+    if isinstance(value, types.MethodType):
+        return value  # vendor dispatch bound at construction (kvm_x86_ops)
+    if dataclasses.is_dataclass(value) and type(value).__dataclass_params__.frozen:
+        return value  # the scenario: immutable
+    raise TypeError(f"explorer cannot track shared state {label} of type {type(value).__name__}")
+
+
+def _instrument_obj(obj: Any, label: str, tracker: Tracker, keep: list[Any]) -> None:
+    if isinstance(obj, VCpu):
+        label = obj.name
+    elif isinstance(obj, (RwSem, Mutex)):
+        label = f"lock:{obj.name}"
+    _TRACKERS[id(obj)] = tracker
+    _LABELS[id(obj)] = label
+    keep.append(obj)
+    names = (
+        [n for c in type(obj).__mro__ for n in getattr(c, "__slots__", ())]
+        if not hasattr(obj, "__dict__")
+        else list(vars(obj))
+    )
+    for n in sorted(set(names)):
+        if n in _SCAFFOLD or not hasattr(obj, n):
+            continue
+        v = getattr(obj, n)
+        new = _wrap(v, f"{label}.{n}", tracker, keep)
+        if new is not v:
+            object.__setattr__(obj, n, new)
+    obj.__class__ = _tracked_class(type(obj))
+
+
+def instrument(world: Any, tracker: Tracker) -> list[Any]:
+    """Instrument ``world`` in place; returns the objects to ``release`` after the run."""
+    keep: list[Any] = []
+    _instrument_obj(world, "world", tracker, keep)
+    return keep
+
+
+def release(keep: list[Any]) -> None:
+    for obj in keep:
+        _TRACKERS.pop(id(obj), None)
+        _LABELS.pop(id(obj), None)
