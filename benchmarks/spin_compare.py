@@ -195,23 +195,23 @@ def iterative_bounding(name: str, kinds: set[str], cap: float) -> tuple[DfsOutco
     return DfsOutcome(total_n, total_s, True, None), bound
 
 
-def explore_row(name: str) -> str:
-    """Times ``difftest.explore`` when it exists; its API is not fixed yet."""
-    try:
-        import difftest.explore as ex  # type: ignore[import-not-found]
-    except ImportError:
-        return "unavailable (difftest.explore is not importable)"
-    fn = getattr(ex, "explore", None)
-    if fn is None:
-        return "unavailable (difftest.explore has no explore())"
-    t0 = time.perf_counter()
-    try:
-        out = fn(load(name), SEAN)
-    except Exception as e:  # an API this script does not know yet
-        return f"unavailable (explore(impl, scenario) failed: {type(e).__name__}: {e})"
-    secs = time.perf_counter() - t0
-    execs = getattr(out, "executions", "?")
-    return f"{secs * 1000:,.1f} ms, {execs} executions, result {type(out).__name__}"
+def explore_row(name: str, preemptions: int | None, cap: float) -> str:
+    """``difftest explore``'s DPOR on the same scenario: time, executions,
+    Mazurkiewicz classes, and the verdict (a proof only when unbounded)."""
+    from difftest.explore.dpor import explore
+
+    out = explore(load(name), SEAN, preemptions=preemptions, deadline=time.monotonic() + cap)
+    st = out.stats
+    if out.counterexample is not None:
+        verdict = f"counterexample, {out.preemptions} preemptions"
+    elif st.timed_out:
+        verdict = f"not finished in {cap:g} s"
+    else:
+        verdict = "proof" if preemptions is None else f"clean within {preemptions} preemptions"
+    return (
+        f"{ms(st.seconds)} | {st.executions:,} executions, {st.classes:,} classes "
+        f"({st.per_class:.2f} per class), {st.states:,} states | {verdict}"
+    )
 
 
 def ms(s: float) -> str:
@@ -268,7 +268,11 @@ def main() -> None:
         f"| difftest DFS, unbounded | lost window + WARNs | - | {ms(o.seconds)} | "
         f"{ms(o.seconds)} | {o.executions:,} executions ({found}) |"
     )
-    print(f"| difftest explore | - | - | - | - | {explore_row('prepatch')} |")
+    for p in (2, None):
+        label = "unbounded" if p is None else f"preemptions <= {p}"
+        print(
+            f"| difftest explore (DPOR), {label} | - | - | {explore_row('prepatch', p, args.cap)} |"
+        )
     for label, r in spin_rows.items():
         rand_s = rand[label.partition(", cc")[0]]
         with_compile = (r.compile_s + r.pan_s) / rand_s
@@ -312,7 +316,9 @@ def main() -> None:
         f"| difftest DFS, unbounded | - | {ms(o.seconds)} | {ms(o.seconds)} | "
         f"{o.executions:,} executions | {done} |"
     )
-    print(f"| difftest explore | - | - | - | {explore_row('final')} | - |")
+    for p in (2, None):
+        label = "unbounded" if p is None else f"preemptions <= {p}"
+        print(f"| difftest explore (DPOR), {label} | - | {explore_row('final', p, args.cap)} |")
     if spin_final is not None:
         total = spin_final.compile_s + spin_final.pan_s
         for bound, o in dfs_rows:
