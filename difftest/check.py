@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from difftest.impls.kernel.world import World
-from difftest.model.scenario import generate
+from difftest.model.scenario import Scenario, generate
 from difftest.oracle.findings import SEVERITY, Kind
 from difftest.runner import Result, run
-from difftest.schedulers.base import ChoiceScheduler
+from difftest.schedulers.base import ChoiceScheduler, ChoiceSource
 from difftest.schedulers.random import RandomSource
 
 
@@ -23,6 +23,17 @@ class GenParams:
     ops: int = 4
     nested: bool = True
     vendor: str = "svm"
+
+    def scenario(self, src: ChoiceSource) -> Scenario:
+        """A scenario of this shape, every decision drawn from ``src``."""
+        return generate(
+            src,
+            vcpus=self.vcpus,
+            ioctls=self.ioctls,
+            ops=self.ops,
+            nested=self.nested,
+            vendor=self.vendor,
+        )
 
 
 @dataclass
@@ -42,15 +53,7 @@ class Summary:
 def run_seed(impl: type[World], seed: int, index: int, params: GenParams) -> Result:
     """Run ``index`` of a check with ``seed``: scenario and schedule from one stream."""
     src = RandomSource(seed * 1_000_003 + index)
-    scenario = generate(
-        src,
-        vcpus=params.vcpus,
-        ioctls=params.ioctls,
-        ops=params.ops,
-        nested=params.nested,
-        vendor=params.vendor,
-    )
-    return run(impl, scenario, ChoiceScheduler(src))
+    return run(impl, params.scenario(src), ChoiceScheduler(src))
 
 
 def random_check(

@@ -8,9 +8,11 @@ every machine.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from difftest.check import GenParams
 from difftest.impls.kernel.world import World
-from difftest.model.scenario import Scenario, generate
+from difftest.model.scenario import Scenario
 from difftest.runner import Result, run
 from difftest.schedulers.base import ChoiceScheduler, ChoiceSource, Scheduler
 from difftest.schedulers.bytes import BytesSource
@@ -22,14 +24,7 @@ def decode_scenario(src: ChoiceSource, params: GenParams) -> Scenario:
     bytes moves between sizes."""
     vcpus = 1 + src.draw(params.vcpus)
     ops = 1 + src.draw(params.ops)
-    return generate(
-        src,
-        vcpus=vcpus,
-        ioctls=params.ioctls,
-        ops=ops,
-        nested=params.nested,
-        vendor=params.vendor,
-    )
+    return replace(params, vcpus=vcpus, ops=ops).scenario(src)
 
 
 def decode(data: bytes, params: GenParams | None = None) -> tuple[Scenario, Scheduler]:

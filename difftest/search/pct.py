@@ -10,7 +10,7 @@ import time
 
 from difftest.check import GenParams
 from difftest.impls.kernel.world import World
-from difftest.model.scenario import Scenario, generate
+from difftest.model.scenario import Scenario
 from difftest.runner import run
 from difftest.schedulers.base import ChoiceScheduler
 from difftest.schedulers.pct import PCTScheduler
@@ -39,15 +39,7 @@ def find(
     executions = 0
     i = 0
     while time.monotonic() - start < max_seconds:
-        src = RandomSource(seed * 1_000_003 + i)
-        s = generate(
-            src,
-            vcpus=params.vcpus,
-            ioctls=params.ioctls,
-            ops=params.ops,
-            nested=params.nested,
-            vendor=params.vendor,
-        )
+        s = params.scenario(RandomSource(seed * 1_000_003 + i))
         k = estimate_k(impl, s)
         executions += 1
         sched = PCTScheduler(len(s.thread_names), k, PCT_DEPTH, seed * 1_000_003 + i)
