@@ -117,7 +117,10 @@ def test_cli_explore_counterexample_and_proof(tmp_path, capsys) -> None:
         )
         == 0
     )
-    assert "proof: no bug in any schedule of the 2 scenarios" in capsys.readouterr().out
+    assert "not a proof" in capsys.readouterr().out  # DPOR alone never claims one
+    naive = ["--naive", "--preemptions", "1"]
+    assert main([*args[:-2], "--impl", "final", "--vcpus", "1", "--ops", "1", *naive[:1]]) == 0
+    assert "proof: no bug in any schedule" in capsys.readouterr().out
 
 
 def test_cli_explore_bad_input(capsys) -> None:
@@ -126,3 +129,25 @@ def test_cli_explore_bad_input(capsys) -> None:
     assert main(["explore", "--impl", "final", "--preemptions", "-1"]) == 2
     err = capsys.readouterr().err
     assert "unknown implementation" in err and "bogus" in err
+
+
+# The reduction misses an equivalence class here: naive enumeration of this
+# scenario has 38 classes, DPOR reaches 37, and the missing one holds the
+# missed intercept of the three APIC-page MMU races. Kept as a strict xfail so
+# that a fix of the explorer shows up as a failing "xpass".
+APIC_THEN_INHIBIT = Scenario(vcpus=(V("apic"),), ioctls=(("set PIT_REINJ",),))
+
+
+@pytest.mark.xfail(strict=True, reason="DPOR misses one class of APIC_THEN_INHIBIT")
+@pytest.mark.parametrize("impl", ["broken-zap-no-seq", "broken-fault-seq-late"])
+def test_dpor_known_gap_mmu_races(impl: str) -> None:
+    assert explore(impl_cls(impl), APIC_THEN_INHIBIT).counterexample is not None
+
+
+@pytest.mark.parametrize(
+    ("impl", "bound"),
+    [("broken-zap-no-seq", 1), ("broken-fault-seq-late", 1), ("broken-zap-before-store", 2)],
+)
+def test_naive_bounded_enumeration_finds_mmu_races(impl: str, bound: int) -> None:
+    o = explore(impl_cls(impl), APIC_THEN_INHIBIT, preemptions=bound, reduce=False)
+    assert o.counterexample is not None and o.preemptions == bound
