@@ -197,15 +197,23 @@ class Explorer:
         clock = list(self.tclock[tid])
         clock[tid] += 1
         analyse = self.reduce and i >= self.replay - 1
-        raced = False
+        raced = widened = False
         mine = self.tclock[tid]
         for j in range(i - 1, -1, -1):
             tj, fj, cj = self.steps[j]
             if tj == tid or not fj.conflicts(fp):
                 continue
             if analyse and not raced and cj[tj] > mine[tj]:
-                self._backtrack(j, tid)
-                raced = True
+                # Reversible only where ``tid`` could have run instead. A release
+                # that ``tid``'s blocked acquisition waited for is not: look
+                # further back for the acquisition it raced with (Flanagan and
+                # Godefroid's "co-enabled"), after the conservative step.
+                if tid in self.nodes[j].enabled:
+                    self._backtrack(j, tid)
+                    raced = True
+                elif not widened:
+                    self._backtrack(j, tid)  # every enabled thread
+                    widened = True
             for x in range(self.n):
                 if cj[x] > clock[x]:
                     clock[x] = cj[x]
@@ -251,13 +259,18 @@ class Explorer:
         """Backtrack for the last step not before ``q`` that conflicts with ``fp``
         (with any step if ``fp`` is None: unknown)."""
         mine = self.tclock[q]
+        widened = False
         for j in range(len(self.steps) - 1, -1, -1):
             tj, fj, cj = self.steps[j]
             if tj == q or cj[tj] <= mine[tj]:
                 continue
             if fp is None or fj.conflicts(fp):
-                self._backtrack(j, q)
-                return
+                if q in self.nodes[j].enabled:  # see on_step: co-enabled races only
+                    self._backtrack(j, q)
+                    return
+                if not widened:
+                    self._backtrack(j, q)
+                    widened = True
 
     def _next_prefix(self) -> bool:
         """Move to the deepest node with an untried backtrack thread."""
