@@ -167,7 +167,10 @@ def test_triage_dedups_by_signature_and_resumes(tmp_path: Path) -> None:
     assert [t.status for t in again] == [DUPLICATE, DUPLICATE]
 
 
-def test_short_fuzz_run_finds_prepatch_lost_window(
+SHARED_IRQWIN = ("lost-window@quiescence", "warn@svm_set_vintr")
+
+
+def test_short_fuzz_run_finds_prepatch_two_vcpu_irqwin_bug(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     artifacts = tmp_path / "artifacts"
@@ -179,8 +182,14 @@ def test_short_fuzz_run_finds_prepatch_lost_window(
     out = capsys.readouterr()
     assert rc == 1, out.err
     assert "fuzz prepatch:" in out.err and "exec/s" in out.err
-    path = artifacts / "prepatch-lost-window@quiescence.json"
-    assert path.exists(), out.out
+    # The shared IRQWIN bit shows as a lost window at quiescence or, when the other
+    # vCPU clears it between kvm_set_apicv_inhibit() and svm_set_vintr(), as that
+    # function's WARN; which comes first depends on libFuzzer's path.
+    found = [artifacts / f"prepatch-{sig}.json" for sig in SHARED_IRQWIN]
+    found = [p for p in found if p.exists()]
+    assert found, out.out
+    path = found[0]
+    assert len(load_repro(path).scenario.vcpus) == 2
     assert (path.with_suffix(".txt")).read_text().startswith("difftest: prepatch diverges")
     assert list((tmp_path / "corpus").iterdir())  # a rerun resumes from this
     assert main(["replay", str(path)]) == 1
