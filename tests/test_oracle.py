@@ -53,27 +53,29 @@ class DropsClear(Final):
 
 
 class CommitsButForgets(Final):
-    """The locked body records a clear as committed but leaves the bit set."""
+    """The locked body runs for a clear but leaves the bit set."""
 
     name = "test-commits-but-forgets"
 
     def _kvm_set_or_clear_apicv_inhibit(self, reason: Reason, set: bool) -> Kfunc:
         if reason != Reason.IRQWIN and not set:
-            self.ghost_commit(reason, set)
             yield wr("forget to clear", "kvm.apicv_inhibit_reasons")
             return
         yield from super()._kvm_set_or_clear_apicv_inhibit(reason, set)
 
 
 class CommitsTwice(Final):
-    """Records each userspace set twice."""
+    """Runs the locked body twice for each userspace update."""
 
     name = "test-commits-twice"
 
-    def _kvm_set_or_clear_apicv_inhibit(self, reason: Reason, set: bool) -> Kfunc:
+    def kvm_set_or_clear_apicv_inhibit(self, reason: Reason, set: bool) -> Kfunc:
+        vm = self.vm
+        yield from down_write(vm.apicv_update_lock, self.current)
+        yield from self._kvm_set_or_clear_apicv_inhibit(reason, set)
         if reason != Reason.IRQWIN:
-            self.ghost_commit(reason, set)
-        yield from super()._kvm_set_or_clear_apicv_inhibit(reason, set)
+            yield from self._kvm_set_or_clear_apicv_inhibit(reason, set)
+        yield from up_write(vm.apicv_update_lock)
 
 
 class EagerButClaimsLazy(Prepatch):

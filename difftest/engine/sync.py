@@ -8,6 +8,8 @@ between the last access under a lock and its release.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from difftest.engine.points import Kfunc, Point
 
 
@@ -19,12 +21,15 @@ class RwSem:
     the permissive form explores a superset.
     """
 
-    __slots__ = ("name", "readers", "writer")
+    __slots__ = ("name", "readers", "writer", "on_write")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.readers = 0
         self.writer: int | None = None
+        # Called once a writer holds it: how the oracle sees write acquisitions
+        # (lockdep's view of the lock, not kernel state).
+        self.on_write: Callable[[], None] | None = None
 
     def can_read(self) -> bool:
         return self.writer is None
@@ -59,6 +64,8 @@ def up_read(sem: RwSem) -> Kfunc:
 def down_write(sem: RwSem, tid: int) -> Kfunc:
     yield Point("down_write", sem.name, True, sem.can_write)
     sem.writer = tid
+    if sem.on_write is not None:
+        sem.on_write()
 
 
 def up_write(sem: RwSem) -> Kfunc:
@@ -74,6 +81,50 @@ def lock(mutex: Mutex, tid: int) -> Kfunc:
 def unlock(mutex: Mutex) -> Kfunc:
     yield Point("unlock", mutex.name, True)
     mutex.owner = None
+
+
+class Atomic:
+    """``atomic_t``. Kernel code updates it only through the ``atomic_*`` functions
+    below, so every store is seen by ``on_store`` (the oracle's underflow check).
+    They do not yield: the caller yields the scheduling point of the access first,
+    as for any other shared access."""
+
+    __slots__ = ("name", "counter", "on_store")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.counter = 0
+        self.on_store: Callable[[int], None] | None = None
+
+    def _store(self, value: int) -> int:
+        self.counter = value
+        if self.on_store is not None:
+            self.on_store(value)
+        return value
+
+
+def atomic_read(v: Atomic) -> int:
+    return v.counter
+
+
+def atomic_set(v: Atomic, i: int) -> None:
+    v._store(i)
+
+
+def atomic_add(i: int, v: Atomic) -> None:
+    v._store(v.counter + i)
+
+
+def atomic_add_return(i: int, v: Atomic) -> int:
+    return v._store(v.counter + i)
+
+
+def atomic_inc_return(v: Atomic) -> int:
+    return atomic_add_return(1, v)
+
+
+def atomic_dec_return(v: Atomic) -> int:
+    return atomic_add_return(-1, v)
 
 
 # Names of the generator functions above, so that a report can skip them when it

@@ -16,7 +16,7 @@ import dataclasses
 import types
 from typing import Any
 
-from difftest.engine.sync import Mutex, RwSem
+from difftest.engine.sync import Atomic, Mutex, RwSem
 from difftest.model.state import VM, VCpu
 
 # The world attributes the executor sets before each step: the running thread and
@@ -272,7 +272,7 @@ _LABELS: dict[int, str] = {}
 
 
 def _wrap(value: Any, label: str, tracker: Tracker, keep: list[Any]) -> Any:
-    if isinstance(value, (VM, VCpu, RwSem, Mutex)):
+    if isinstance(value, (VM, VCpu, RwSem, Mutex, Atomic)):
         _instrument_obj(value, label, tracker, keep)
         return value
     if type(value) is list:
@@ -299,6 +299,8 @@ def _instrument_obj(obj: Any, label: str, tracker: Tracker, keep: list[Any]) -> 
         label = obj.name
     elif isinstance(obj, (RwSem, Mutex)):
         label = f"lock:{obj.name}"
+    elif isinstance(obj, Atomic):
+        label = f"atomic:{obj.name}"
     _TRACKERS[id(obj)] = tracker
     _LABELS[id(obj)] = label
     keep.append(obj)

@@ -17,7 +17,14 @@ cacheline move the model does not see). Against v6.13:
 from __future__ import annotations
 
 from difftest.engine.points import Kfunc, rd, wr
-from difftest.engine.sync import down_read, down_write, up_read, up_write
+from difftest.engine.sync import (
+    atomic_add,
+    atomic_add_return,
+    down_read,
+    down_write,
+    up_read,
+    up_write,
+)
 from difftest.impls.prepatch import Prepatch
 from difftest.impls.seed import Seed
 from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, Reason, VCpu
@@ -44,14 +51,13 @@ class Final(Prepatch):
             yield rd("READ_ONCE(apicv_inhibit_reasons) & ~IRQWIN", "kvm.apicv_inhibit_reasons")
             if vm.apicv_inhibit_reasons & ~IRQWIN_BIT:
                 yield wr("atomic_add(&apicv_nr_irq_window_req)", "kvm.irq_window_count")
-                self.irq_window_add(add)
+                atomic_add(add, vm.apicv_nr_irq_window_req)
                 yield from up_read(vm.apicv_update_lock)
                 return
             yield from up_read(vm.apicv_update_lock)
         yield from down_write(vm.apicv_update_lock, self.current)  # guard(rwsem_write)
-        self.count_write_lock(Reason.IRQWIN)
         yield wr("atomic_add_return(&apicv_nr_irq_window_req)", "kvm.irq_window_count")
-        if self.irq_window_add(add) == int(inc):
+        if atomic_add_return(add, vm.apicv_nr_irq_window_req) == int(inc):
             yield from self._kvm_set_or_clear_apicv_inhibit(Reason.IRQWIN, inc)
         yield from up_write(vm.apicv_update_lock)
 

@@ -29,7 +29,6 @@ class Prepatch(Kernel):
         vm = self.vm
         if not vm.required & (1 << reason):
             return
-        self.ghost_commit(reason, set)
         old = new = vm.apicv_inhibit_reasons
         new = set_or_clear_apicv_inhibit(new, reason, set)
         yield from self._apicv_update(old, new)

@@ -6,12 +6,18 @@ apicv_active follows at once, and the APIC-page SPTE is gone while anything
 inhibits. The APIC fault is atomic too. No request, kick or counter is needed.
 It runs on the same hardware model and under the same oracle as the kernel
 versions, and must never produce a finding: it is the oracle's own sanity check.
+
+It keeps its own record of the waiting vCPUs (``waiting``): KVM asked the vendor
+for an IRQ window and has not injected an interrupt since. The oracle derives the
+same set independently, from the calls it observes.
 """
 
 from __future__ import annotations
 
 from difftest.engine.points import Kfunc, wr
+from difftest.impls.kernel import set_or_clear_apicv_inhibit
 from difftest.impls.prepatch import Prepatch
+from difftest.model.scenario import Scenario
 from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, Reason, VCpu
 from difftest.oracle import spec
 
@@ -19,9 +25,15 @@ from difftest.oracle import spec
 class Reference(Prepatch):
     name = "reference"
 
+    def __init__(self, scenario: Scenario) -> None:
+        super().__init__(scenario)
+        self.waiting = [False] * len(self.vm.vcpus)
+
     def spec_apply(self) -> None:
         vm = self.vm
-        vm.apicv_inhibit_reasons = spec.expected_bitmap(vm, vm.apicv_inhibit_reasons & ~IRQWIN_BIT)
+        others = vm.apicv_inhibit_reasons & ~IRQWIN_BIT
+        irqwin = spec.irqwin_applies(vm) and any(self.waiting)
+        vm.apicv_inhibit_reasons = others | (IRQWIN_BIT if irqwin else 0)
         for v in vm.vcpus:
             v.apicv_active = spec.vcpu_should_be_active(vm, v)
         if vm.apicv_inhibit_reasons:
@@ -31,21 +43,22 @@ class Reference(Prepatch):
         vm = self.vm
         yield wr(f"{'set' if set else 'clear'} {reason.name}", "kvm.apicv_inhibit_reasons")
         if vm.required & (1 << reason) and reason != Reason.IRQWIN:
-            self.ghost_commit(reason, set)
-            bit = 1 << reason
-            vm.apicv_inhibit_reasons = (
-                vm.apicv_inhibit_reasons | bit if set else vm.apicv_inhibit_reasons & ~bit
+            vm.apicv_inhibit_reasons = set_or_clear_apicv_inhibit(
+                vm.apicv_inhibit_reasons, reason, set
             )
         self.spec_apply()
 
     def svm_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
+        self.waiting[vcpu.id] = True
         yield wr("request IRQ window", "kvm.apicv_inhibit_reasons")
-        self.spec_apply()  # the caller marked the window outstanding
+        self.spec_apply()
         vcpu.vintr_intercept = vcpu.v_irq = True
 
     def svm_inject_irq(self, vcpu: VCpu, reinjected: bool) -> Kfunc:
+        if not reinjected:
+            self.waiting[vcpu.id] = False
         yield wr("inject ExtINT", "kvm.apicv_inhibit_reasons")
-        self.spec_apply()  # the caller retired the window
+        self.spec_apply()
 
     def interrupt_window_interception(self, vcpu: VCpu) -> Kfunc:
         yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)

@@ -11,7 +11,13 @@ inhibit change. The WARN in svm_set_vintr() is dropped.
 from __future__ import annotations
 
 from difftest.engine.points import Kfunc, rd, wr
-from difftest.engine.sync import down_read, up_read
+from difftest.engine.sync import (
+    atomic_dec_return,
+    atomic_inc_return,
+    atomic_read,
+    down_read,
+    up_read,
+)
 from difftest.impls.kernel import set_or_clear_apicv_inhibit
 from difftest.impls.prepatch import Prepatch
 from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, Reason, VCpu
@@ -28,11 +34,10 @@ class Seed(Prepatch):
         vm = self.vm
         if not vm.required & (1 << reason):
             return
-        self.ghost_commit(reason, set)
         old = new = vm.apicv_inhibit_reasons
         if reason != Reason.IRQWIN:
             new = set_or_clear_apicv_inhibit(new, reason, set)
-        new = set_or_clear_apicv_inhibit(new, Reason.IRQWIN, vm.irq_window_count != 0)
+        new = set_or_clear_apicv_inhibit(new, Reason.IRQWIN, atomic_read(vm.apicv_irq_window) != 0)
         yield from self._apicv_update(old, new)
 
     def kvm_inc_or_dec_irq_window_inhibit(self, inc: bool) -> Kfunc:
@@ -40,10 +45,10 @@ class Seed(Prepatch):
         yield from down_read(vm.apicv_update_lock)
         if inc:
             yield wr("atomic_inc_return(&apicv_irq_window)", "kvm.irq_window_count")
-            toggle = self.irq_window_add(1) == 1
+            toggle = atomic_inc_return(vm.apicv_irq_window) == 1
         else:
             yield wr("atomic_dec_return(&apicv_irq_window)", "kvm.irq_window_count")
-            toggle = self.irq_window_add(-1) == 0
+            toggle = atomic_dec_return(vm.apicv_irq_window) == 0
         yield rd("apicv_inhibit_reasons & ~IRQWIN", "kvm.apicv_inhibit_reasons")
         toggle = toggle and not (vm.apicv_inhibit_reasons & ~IRQWIN_BIT)
         yield from up_read(vm.apicv_update_lock)

@@ -1,16 +1,18 @@
 """The state KVM keeps for a VM and its vCPUs, restricted to what the APICv inhibit
 logic reads or writes (``struct kvm_arch``, ``struct kvm_vcpu``, ``struct vcpu_svm``).
 
-Fields named ``ghost_*`` are not kernel state: they record what happened in terms
-of the specification (which windows are outstanding, which inhibit changes were
-committed) so that the oracle can judge the kernel state against it.
+Fields named ``ghost_*`` (and the write-lock counts) are not kernel state: the
+oracle's observer (``difftest/oracle/observer.py``) writes them from what it sees
+the kernel do (which windows are outstanding, which inhibit changes were
+committed) so that the quiescence checks can judge the kernel state against them.
+Kernel code never touches them.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
 
-from difftest.engine.sync import RwSem
+from difftest.engine.sync import Atomic, RwSem
 
 
 class Reason(IntEnum):
@@ -140,7 +142,7 @@ class VM:
         "enable_apicv",
         "apicv_inhibit_reasons",
         "apicv_update_lock",
-        "irq_window_count",
+        "apicv_nr_irq_window_req",
         "mmu_lock",
         "mmu_invalidate_seq",
         "mmu_invalidate_in_progress",
@@ -157,7 +159,8 @@ class VM:
         self.enable_apicv = enable_apicv
         self.apicv_inhibit_reasons = 0
         self.apicv_update_lock = RwSem("apicv_update_lock")
-        self.irq_window_count = 0  # apicv_irq_window / apicv_nr_irq_window_req
+        # atomic_t apicv_nr_irq_window_req (final); the seed calls it apicv_irq_window.
+        self.apicv_nr_irq_window_req = Atomic("apicv_nr_irq_window_req")
         self.mmu_lock = RwSem("mmu_lock")
         self.mmu_invalidate_seq = 0
         self.mmu_invalidate_in_progress = 0
@@ -169,6 +172,16 @@ class VM:
         self.write_locks: dict[str, int] = {}
         # Of those for IRQWIN: taken although another reason already inhibited.
         self.irqwin_write_locks_inhibited = 0
+
+    @property
+    def apicv_irq_window(self) -> Atomic:
+        """The seed's name for the same counter."""
+        return self.apicv_nr_irq_window_req
+
+    @property
+    def irq_window_count(self) -> int:
+        """The counter's value, for reports and the oracle."""
+        return self.apicv_nr_irq_window_req.counter
 
 
 def snapshot(vm: VM) -> dict[str, object]:

@@ -29,12 +29,6 @@ def irqwin_applies(vm: VM) -> bool:
     return vm.enable_apicv and bool(vm.required & IRQWIN_BIT)
 
 
-def expected_bitmap(vm: VM, others: int) -> int:
-    """The bitmap a VM with non-IRQWIN reasons ``others`` should have."""
-    windows = irqwin_applies(vm) and any(v.ghost_window for v in vm.vcpus)
-    return others | (IRQWIN_BIT if windows else 0)
-
-
 def others_str(vm: VM) -> str:
     return reasons_str(vm.apicv_inhibit_reasons & ~IRQWIN_BIT)
 

@@ -17,7 +17,15 @@ close the second decrement takes the counter to -1 (counter underflow).
 from __future__ import annotations
 
 from difftest.engine.points import Kfunc, rd, wr
-from difftest.engine.sync import down_read, down_write, up_read, up_write
+from difftest.engine.sync import (
+    atomic_add_return,
+    atomic_read,
+    atomic_set,
+    down_read,
+    down_write,
+    up_read,
+    up_write,
+)
 from difftest.impls.final import Final
 from difftest.model.state import IRQWIN_BIT, Reason
 
@@ -37,15 +45,14 @@ class CounterPlainAdd(Final):
             if vm.apicv_inhibit_reasons & ~IRQWIN_BIT:
                 # mutation: nr = apicv_nr_irq_window_req; apicv_nr_irq_window_req = nr + add
                 yield rd("nr = apicv_nr_irq_window_req", "kvm.irq_window_count")
-                nr = vm.irq_window_count
+                nr = atomic_read(vm.apicv_nr_irq_window_req)
                 yield wr("apicv_nr_irq_window_req = nr + add", "kvm.irq_window_count")
-                self.irq_window_add(nr + add - vm.irq_window_count)
+                atomic_set(vm.apicv_nr_irq_window_req, nr + add)
                 yield from up_read(vm.apicv_update_lock)
                 return
             yield from up_read(vm.apicv_update_lock)
         yield from down_write(vm.apicv_update_lock, self.current)
-        self.count_write_lock(Reason.IRQWIN)
         yield wr("atomic_add_return(&apicv_nr_irq_window_req)", "kvm.irq_window_count")
-        if self.irq_window_add(add) == int(inc):
+        if atomic_add_return(add, vm.apicv_nr_irq_window_req) == int(inc):
             yield from self._kvm_set_or_clear_apicv_inhibit(Reason.IRQWIN, inc)
         yield from up_write(vm.apicv_update_lock)

@@ -18,7 +18,14 @@ active: nothing will ever inhibit for A (missing inhibit, lost window).
 from __future__ import annotations
 
 from difftest.engine.points import Kfunc, rd, wr
-from difftest.engine.sync import down_read, down_write, up_read, up_write
+from difftest.engine.sync import (
+    atomic_add,
+    atomic_add_return,
+    down_read,
+    down_write,
+    up_read,
+    up_write,
+)
 from difftest.impls.final import Final
 from difftest.model.state import IRQWIN_BIT, Reason
 
@@ -36,12 +43,11 @@ class NoRecheck(Final):
             yield from down_read(vm.apicv_update_lock)
             # mutation: no second READ_ONCE() under the lock
             yield wr("atomic_add(&apicv_nr_irq_window_req)", "kvm.irq_window_count")
-            self.irq_window_add(add)
+            atomic_add(add, vm.apicv_nr_irq_window_req)
             yield from up_read(vm.apicv_update_lock)
             return
         yield from down_write(vm.apicv_update_lock, self.current)
-        self.count_write_lock(Reason.IRQWIN)
         yield wr("atomic_add_return(&apicv_nr_irq_window_req)", "kvm.irq_window_count")
-        if self.irq_window_add(add) == int(inc):
+        if atomic_add_return(add, vm.apicv_nr_irq_window_req) == int(inc):
             yield from self._kvm_set_or_clear_apicv_inhibit(Reason.IRQWIN, inc)
         yield from up_write(vm.apicv_update_lock)

@@ -1,20 +1,22 @@
-"""The runtime every implementation shares: threads, findings, ghost bookkeeping.
+"""The runtime every implementation shares: threads, findings, the oracle's observer.
 
-Nothing here is kernel code. Kernel functions live in the sibling modules, named
-as in the kernel; Python mangles a leading ``__``, so the kernel's ``__foo`` is
-``_foo`` here (reports print it back as ``__foo``).
+Nothing here is kernel code, and plugins do not override it. Kernel functions
+live in the sibling modules, named as in the kernel; Python mangles a leading
+``__``, so the kernel's ``__foo`` is ``_foo`` here (reports print it back as
+``__foo``).
 """
 
 from __future__ import annotations
 
 from difftest.engine.points import Kfunc, Point
 from difftest.model.scenario import Scenario, parse_ioctl
-from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, VM, Mode, Reason, VCpu, bit, snapshot
+from difftest.model.state import KVM_REQ_EVENT, VM, Mode, Reason, VCpu, bit, snapshot
 from difftest.oracle import spec
 from difftest.oracle.findings import SEVERITY, Finding, Kind
+from difftest.oracle.observer import Observer
 
 
-class World:
+class World(Observer):
     """A VM built from a scenario, with one thread per vCPU and per ioctl program."""
 
     #: Short name shown in reports; set by each implementation.
@@ -55,7 +57,7 @@ class World:
         # mask: what the committed log must contain.
         self.ghost_issued: list[tuple[Reason, bool]] = []
         self._bug = False
-        self._entry_state = [(0, 0)] * len(vcpus)
+        self._observe()
 
     # -- executor protocol -------------------------------------------------
 
@@ -89,62 +91,18 @@ class World:
         if cond:
             self.finding(Kind.WARN, f"WARN_ON({what})", where=where)
 
-    # -- ghost bookkeeping (specification state, not kernel state) ----------
-
-    def ghost_commit(self, reason: Reason, set: bool) -> None:
-        """The locked body committed a change of a non-IRQWIN reason."""
-        if reason != Reason.IRQWIN:
-            self.vm.ghost_committed.append((reason, set))
-
-    def count_write_lock(self, reason: Reason) -> None:
-        """apicv_update_lock was just taken for write to update ``reason``."""
-        vm = self.vm
-        vm.write_locks[reason.name] = vm.write_locks.get(reason.name, 0) + 1
-        if reason == Reason.IRQWIN and vm.apicv_inhibit_reasons & ~IRQWIN_BIT:
-            vm.irqwin_write_locks_inhibited += 1
-            if self.lazy_irqwin and self._inhibited_throughout():
-                self.finding(
-                    Kind.IRQWIN_WRITE_LOCK,
-                    "down_write(apicv_update_lock) for IRQWIN while "
-                    f"{spec.others_str(vm)} already inhibits",
-                    where="down_write",
-                )
-
-    def ghost_entry(self, vcpu: VCpu) -> None:
-        """A vCPU starts an entry: remember which other reasons inhibit now."""
-        vm = self.vm
-        self._entry_state[vcpu.id] = (
-            vm.apicv_inhibit_reasons & ~IRQWIN_BIT,
-            len(vm.ghost_committed),
-        )
-
-    def _inhibited_throughout(self) -> bool:
-        """Some reason set when the current vCPU's entry began is still set and
-        was not touched since: the lazy path certainly applied. (A reason set in
-        the window between final's lockless peek and its down_write is a race
-        the kernel accepts, not a missed optimisation.)"""
-        if self.current >= len(self.vm.vcpus):
-            return False
-        others, mark = self._entry_state[self.current]
-        touched = 0
-        for r, _ in self.vm.ghost_committed[mark:]:
-            touched |= bit(r)
-        return bool(others & self.vm.apicv_inhibit_reasons & ~touched)
-
-    def irq_window_add(self, delta: int) -> int:
-        """atomic_add_return() on the IRQ-window counter, checked for underflow."""
-        vm = self.vm
-        vm.irq_window_count += delta
-        if vm.irq_window_count < 0:
-            self.finding(
-                Kind.COUNTER,
-                f"IRQ-window counter went negative ({vm.irq_window_count})",
-                where="atomic_dec",
-                expected="counter >= 0",
-            )
-        return vm.irq_window_count
-
     # -- threads -------------------------------------------------------------
+
+    def kvm_arch_vcpu_ioctl_run(self, vcpu: VCpu, program: tuple[str, ...]) -> Kfunc:
+        """The vCPU thread: KVM_RUN until the guest has carried out each action of
+        its program (vcpu_run()'s loop around ``vcpu_enter_guest``), then idle."""
+        for op in program:
+            while True:
+                self._saw_entry(vcpu)
+                if (yield from self.vcpu_enter_guest(vcpu, op)):
+                    break
+            self.ops_done[vcpu.id] += 1
+        yield from self.vcpu_idle(vcpu, vcpu.id)
 
     def _ioctl_thread(self, tid: int, program: tuple[str, ...]) -> Kfunc:
         for op in program:
@@ -171,6 +129,7 @@ class World:
             yield Point("idle", f"{vcpu.name}.requests", False, lambda: self._wake(vcpu))
             if vcpu.requests:
                 self.idle[tid] = False
+                self._saw_entry(vcpu)
                 yield from self.vcpu_enter_guest(vcpu, "run")
                 self.idle[tid] = True
                 continue

@@ -45,7 +45,6 @@ class X86:
         if not vm.enable_apicv:
             return
         yield from down_write(vm.apicv_update_lock, self.current)
-        self.count_write_lock(reason)
         yield from self._kvm_set_or_clear_apicv_inhibit(reason, set)
         yield from up_write(vm.apicv_update_lock)
 
@@ -88,17 +87,8 @@ class X86:
                 yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
         yield from up_read(vm.apicv_update_lock)
 
-    def kvm_arch_vcpu_ioctl_run(self, vcpu: VCpu, program: tuple[str, ...]) -> Kfunc:
-        """KVM_RUN (vcpu_run): one guest action per completed VM entry."""
-        for op in program:
-            while not (yield from self.vcpu_enter_guest(vcpu, op)):
-                pass
-            self.ops_done[vcpu.id] += 1  # bookkeeping, not kernel state
-        yield from self.vcpu_idle(vcpu, vcpu.id)
-
     def vcpu_enter_guest(self, vcpu: VCpu, op: str) -> Kfunc:
         """Returns True once the guest action ``op`` has been carried out."""
-        self.ghost_entry(vcpu)
         if (yield from self.kvm_check_request(KVM_REQ_APICV_UPDATE, vcpu)):
             yield from self.kvm_vcpu_update_apicv(vcpu)
         req_immediate_exit = False
@@ -149,11 +139,9 @@ class X86:
             yield wr("kvm_cpu_get_interrupt", f"{vcpu.name}.ExtINT")
             vcpu.extint_pending = False
             vcpu.injected = True  # kvm_queue_interrupt()
-            vcpu.ghost_window = False
             yield from self.inject_irq(vcpu, False)
             yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")
         if self.kvm_cpu_has_injectable_intr(vcpu):
-            vcpu.ghost_window = True
             yield from self.enable_irq_window(vcpu)
         return False
 
@@ -182,7 +170,6 @@ class X86:
         if not vm.enable_apicv:
             return
         yield from down_write(vm.apicv_update_lock, self.current)
-        self.count_write_lock(Reason.BLOCKIRQ)
         yield from self._kvm_set_or_clear_apicv_inhibit(Reason.BLOCKIRQ, set)
         yield from up_write(vm.apicv_update_lock)
 

@@ -1,0 +1,156 @@
+"""What the oracle sees of a run, derived from the kernel's own actions.
+
+Kernel functions only model the kernel: none of them calls into the oracle. The
+observer watches them from outside instead, at four kinds of places:
+
+- **calls of kernel entry points**, by instance attributes that shadow the
+  methods and return the kernel's own generator (no extra frame, no extra
+  scheduling point):
+  ``__kvm_set_or_clear_apicv_inhibit(reason, set)`` is an inhibit update taking
+  effect (every change of ``apicv_inhibit_reasons`` goes through it, under
+  ``apicv_update_lock`` held for write); the vendor's ``enable_irq_window`` means
+  KVM now waits for an IRQ window on that vCPU, and ``inject_irq`` with
+  ``reinjected=False`` means the interrupt it waited for was taken;
+- **lock primitives**: ``down_write(apicv_update_lock)`` is counted, by the reason
+  the calling kernel function updates (its ``reason`` argument; IRQWIN for
+  ``kvm_inc_or_dec_irq_window_inhibit``; BLOCKIRQ for
+  ``kvm_arch_vcpu_guestdbg_update_apicv_inhibit``);
+- **atomic primitives**: every store to the IRQ-window counter, checked for
+  underflow at once;
+- **the world's thread bodies** (not kernel code): which updates userspace
+  issued, and where each VM entry begins.
+
+The observations land in the ``ghost_*`` fields of the model state, where the
+quiescence checks (``difftest.oracle.checks``) read them.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+from difftest.model.state import IRQWIN_BIT, VM, Reason, VCpu, bit
+from difftest.oracle import spec
+from difftest.oracle.findings import Kind
+
+# Kernel functions that take apicv_update_lock for write without a ``reason``
+# argument, and the reason they update.
+WRITE_LOCK_REASON = {
+    "kvm_inc_or_dec_irq_window_inhibit": Reason.IRQWIN,
+    "kvm_arch_vcpu_guestdbg_update_apicv_inhibit": Reason.BLOCKIRQ,
+}
+
+# Kernel function -> observer method told of each call (with the same arguments).
+OBSERVED_CALLS = {
+    "_kvm_set_or_clear_apicv_inhibit": "_saw_inhibit_update",
+    "svm_enable_irq_window": "_saw_enable_irq_window",
+    "vmx_enable_irq_window": "_saw_enable_irq_window",
+    "svm_inject_irq": "_saw_inject_irq",
+    "vmx_inject_irq": "_saw_inject_irq",
+}
+
+
+class Observer:
+    """Mixed into ``World``: the hooks, and the state they keep."""
+
+    vm: VM
+    current: int
+    lazy_irqwin: bool
+    finding: Callable[..., None]
+
+    def _observe(self) -> None:
+        """Attach to the primitives and entry points of this world's kernel."""
+        vm = self.vm
+        vm.apicv_update_lock.on_write = self._saw_apicv_write_lock
+        vm.apicv_nr_irq_window_req.on_store = self._saw_irq_window_store
+        self._entry_state = [(0, 0)] * len(vm.vcpus)
+        for name, hook in OBSERVED_CALLS.items():
+            fn = getattr(self, name, None)
+            if fn is not None:
+                setattr(self, name, types.MethodType(_tap(fn, getattr(self, hook)), self))
+
+    # -- entry points -----------------------------------------------------
+
+    def _saw_inhibit_update(self, reason: Reason, set: bool) -> None:
+        """The locked body runs for ``reason``: the update takes effect now, in
+        the order the write lock serialises them. IRQWIN is the kernel's own
+        business (judged against the waiting vCPUs, not against ioctls)."""
+        if self.vm.required & bit(reason) and reason != Reason.IRQWIN:
+            self.vm.ghost_committed.append((reason, set))
+
+    def _saw_enable_irq_window(self, vcpu: VCpu) -> None:
+        vcpu.ghost_window = True
+
+    def _saw_inject_irq(self, vcpu: VCpu, reinjected: bool) -> None:
+        if not reinjected:
+            vcpu.ghost_window = False
+
+    # -- primitives -------------------------------------------------------
+
+    def _saw_apicv_write_lock(self) -> None:
+        """down_write(apicv_update_lock) was just granted; classify it by the
+        kernel function that called down_write."""
+        caller = sys._getframe(2)
+        reason = caller.f_locals.get("reason")
+        if not isinstance(reason, Reason):
+            reason = WRITE_LOCK_REASON.get(caller.f_code.co_name)
+        if reason is None:
+            return
+        vm = self.vm
+        vm.write_locks[reason.name] = vm.write_locks.get(reason.name, 0) + 1
+        if reason == Reason.IRQWIN and vm.apicv_inhibit_reasons & ~IRQWIN_BIT:
+            vm.irqwin_write_locks_inhibited += 1
+            if self.lazy_irqwin and self._inhibited_throughout():
+                self.finding(
+                    Kind.IRQWIN_WRITE_LOCK,
+                    "down_write(apicv_update_lock) for IRQWIN while "
+                    f"{spec.others_str(vm)} already inhibits",
+                    where="down_write",
+                )
+
+    def _saw_irq_window_store(self, value: int) -> None:
+        if value < 0:
+            self.finding(
+                Kind.COUNTER,
+                f"IRQ-window counter went negative ({value})",
+                where="atomic_dec",
+                expected="counter >= 0",
+            )
+
+    # -- the world's thread bodies ------------------------------------------
+
+    def _saw_entry(self, vcpu: VCpu) -> None:
+        """A vCPU starts an entry: remember which other reasons inhibit now."""
+        vm = self.vm
+        self._entry_state[vcpu.id] = (
+            vm.apicv_inhibit_reasons & ~IRQWIN_BIT,
+            len(vm.ghost_committed),
+        )
+
+    def _inhibited_throughout(self) -> bool:
+        """Some reason set when the current vCPU's entry began is still set and
+        was not touched since: the lazy path certainly applied. (A reason set in
+        the window between final's lockless peek and its down_write is a race
+        the kernel accepts, not a missed optimisation.)"""
+        if self.current >= len(self.vm.vcpus):
+            return False
+        others, mark = self._entry_state[self.current]
+        touched = 0
+        for r, _ in self.vm.ghost_committed[mark:]:
+            touched |= bit(r)
+        return bool(others & self.vm.apicv_inhibit_reasons & ~touched)
+
+
+def _tap(fn: Callable[..., Any], hook: Callable[..., None]) -> Callable[..., Any]:
+    """``fn`` with ``hook`` told of each call first. The result is what ``fn``
+    returns (for a kernel function, its generator), so the thread's frames and
+    scheduling points are exactly the kernel function's own."""
+
+    def tapped(self: object, *args: Any, **kwargs: Any) -> Any:
+        hook(*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    tapped.__name__ = fn.__name__
+    return tapped
