@@ -36,7 +36,11 @@ RUNTIME_ATTRS = {
 }
 
 # Params of the fixed runs: the default shape, a two-ioctl shape, and VMX.
-RUN_PARAMS = [(GenParams(), 4), (GenParams(vcpus=2, ioctls=2, ops=3), 2), (GenParams(vendor="vmx"), 2)]
+RUN_PARAMS = [
+    (GenParams(), 4),
+    (GenParams(vcpus=2, ioctls=2, ops=3), 2),
+    (GenParams(vendor="vmx"), 2),
+]
 
 
 def _own_state(cls: type) -> set[str]:
@@ -149,7 +153,7 @@ def test_copy_of_every_kernel_function_keeps_verdicts_long(impl: str, tmp_path: 
 # __kvm_set_or_clear_apicv_inhibit of the merged series, copied from x86.c as a
 # user would write it: nothing but the kernel's own steps. (The counter is read
 # as ``irq_window_count`` so that the same file also loads on the old model.)
-FAITHFUL = '''
+FAITHFUL = """
 from difftest.impls.final import Final
 from difftest.impls.kernel import set_or_clear_apicv_inhibit
 from difftest.model.state import Reason
@@ -167,7 +171,7 @@ class Faithful(Final):
             new = set_or_clear_apicv_inhibit(new, reason, set)
         new = set_or_clear_apicv_inhibit(new, Reason.IRQWIN, vm.irq_window_count != 0)
         yield from self._apicv_update(old, new)
-'''
+"""
 
 
 def test_faithful_copy_of_the_locked_body_is_clean(tmp_path: Path) -> None:
