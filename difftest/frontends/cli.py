@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 import textwrap
 from pathlib import Path
 
+from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage, plugin_file, report, summarize
 from difftest.check import GenParams, Summary, random_check
 from difftest.impls import BUILTIN, ImplError, load
 from difftest.model.scenario import ScenarioError
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
     c.add_argument("--width", type=int, default=96, help="table width in columns")
+    add_coverage_args(c)
 
     r = sub.add_parser("replay", help="re-run a reproducer and print its interleaving")
     r.add_argument("file", type=Path)
@@ -117,15 +120,25 @@ def _check(args: argparse.Namespace) -> int:
     impl = load(args.impl)
     params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
     runs = args.runs if args.runs is not None or args.time is not None else 2000
-    s = random_check(
-        impl, seed=args.seed, runs=runs, seconds=args.time, params=params, progress=_progress
-    )
+    cov = change_coverage(impl, args)
+    with cov if cov is not None else contextlib.nullcontext():
+        s = random_check(
+            impl, seed=args.seed, runs=runs, seconds=args.time, params=params, progress=_progress
+        )
     print(
         f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs, "
         f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s"
     )
+    if cov is not None and cov.base_side.shadow is not None:
+        # The base on the same runs, with the conditions the plugin replaces watched.
+        random_check(cov.base_side.shadow, seed=args.seed, runs=s.runs, params=params)
+    gaps = cov.gaps() if cov is not None else []
+    if cov is not None:
+        print(report(cov, gaps))
     if not s.runs_with:
-        print("findings: none")
+        print(f"findings: none{f' (but {summarize(gaps)})' if gaps else ''}")
+        if gaps and args.require_coverage:
+            return EXIT_UNCOVERED
     else:
         print("findings (runs showing each kind):")
         for kind, n in sorted(s.runs_with.items()):
@@ -140,6 +153,34 @@ def _check(args: argparse.Namespace) -> int:
     print(_report(impl, first, args.width))
     print(f"\nreproducer: {path}  (difftest replay {path})")
     return EXIT_FINDING if s.first_bug is not None else EXIT_CLEAN
+
+
+def add_coverage_args(p: argparse.ArgumentParser) -> None:
+    """Coverage of a plugin's functions: on by default for plugins."""
+    p.add_argument(
+        "--no-coverage",
+        action="store_true",
+        help="do not measure which lines of a plugin's functions ran",
+    )
+    p.add_argument(
+        "--require-coverage",
+        action="store_true",
+        help=f"exit {EXIT_UNCOVERED} if the search is clean but part of the plugin's "
+        "change never ran",
+    )
+
+
+def change_coverage(impl: type, args: argparse.Namespace) -> ChangeCoverage | None:
+    """Coverage of the change for a plugin, unless turned off; None otherwise."""
+    if plugin_file(impl) is None:
+        if args.require_coverage:
+            raise ImplError("--require-coverage applies to a plugin (FILE.py:CLASS)")
+        return None
+    if args.no_coverage:
+        if args.require_coverage:
+            raise ImplError("--require-coverage and --no-coverage contradict each other")
+        return None
+    return ChangeCoverage(impl)
 
 
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:

@@ -1,0 +1,132 @@
+"""Coverage of the change: a clean verdict says which of the plugin's lines,
+branches and replaced conditions no run exercised, and --require-coverage fails
+on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage
+from difftest.check import GenParams, random_check
+from difftest.frontends.cli import main
+from difftest.impls import load
+
+UNREACHABLE = """
+from difftest.impls.final import Final
+from difftest.impls.prepatch import Prepatch
+
+
+class Unreachable(Final):
+    name = "unreachable"
+
+    def svm_set_vintr(self, vcpu):
+        if vcpu.guest_mode and not vcpu.guest_mode:
+            vcpu.v_irq = False  # cannot run
+        yield from Prepatch.svm_set_vintr(self, vcpu)
+"""
+
+# final's svm_inject_irq without "|| is_guest_mode(vcpu)": the silent clean a
+# user met. Today's model never injects in L2 with a window counted, so the
+# condition never mattered; once the model reaches it, the search catches it.
+NO_GUEST_MODE = """
+from difftest.engine.points import rd
+from difftest.impls.final import Final
+from difftest.impls.prepatch import Prepatch
+
+
+class NoGuestModeDec(Final):
+    name = "no-guest-mode-dec"
+
+    def svm_inject_irq(self, vcpu, reinjected):
+        yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")
+        if vcpu.irq_window and not self.kvm_cpu_has_injectable_intr(vcpu):
+            vcpu.irq_window = False
+            yield from self.kvm_dec_apicv_irq_window_req()
+        yield from Prepatch.svm_inject_irq(self, vcpu, reinjected)
+"""
+
+# final's svm_inject_irq copied unchanged.
+SAME_AS_FINAL = """
+from difftest.engine.points import rd
+from difftest.impls.final import Final
+from difftest.impls.prepatch import Prepatch
+
+
+class SameAsFinal(Final):
+    name = "same-as-final"
+
+    def svm_inject_irq(self, vcpu, reinjected):
+        yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")
+        if vcpu.irq_window and (not self.kvm_cpu_has_injectable_intr(vcpu) or vcpu.guest_mode):
+            vcpu.irq_window = False
+            yield from self.kvm_dec_apicv_irq_window_req()
+        yield from Prepatch.svm_inject_irq(self, vcpu, reinjected)
+"""
+
+
+def _plugin(tmp_path: Path, text: str, cls: str) -> str:
+    path = tmp_path / f"{cls.lower()}.py"
+    path.write_text(text)
+    return f"{path}:{cls}"
+
+
+def test_unreachable_line_and_branch_are_reported(tmp_path: Path) -> None:
+    spec = _plugin(tmp_path, UNREACHABLE, "Unreachable")
+    cov = ChangeCoverage(load(spec))
+    with cov:
+        random_check(load(spec), seed=1, runs=100, params=GenParams())
+    gaps = cov.gaps()
+    assert [(g.function, g.line, g.target) for g in gaps] == [
+        ("svm_set_vintr", 11, None),
+        ("svm_set_vintr", 10, 11),
+    ]
+    assert gaps[0].text == "vcpu.v_irq = False  # cannot run"
+
+
+def test_check_says_so_and_require_coverage_fails(tmp_path: Path, capsys) -> None:
+    spec = _plugin(tmp_path, UNREACHABLE, "Unreachable")
+    args = ["check", "--impl", spec, "--runs", "60", "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "findings: none (but 1 line and 1 branch of the change not exercised)" in out
+    assert "svm_set_vintr:11  never ran: vcpu.v_irq = False" in out
+    assert main([*args, "--require-coverage"]) == EXIT_UNCOVERED
+    capsys.readouterr()
+    assert main([*args, "--no-coverage"]) == 0
+    assert "coverage of the change" not in capsys.readouterr().out
+
+
+def test_silent_clean_is_caught_or_reported(tmp_path: Path, capsys) -> None:
+    spec = _plugin(tmp_path, NO_GUEST_MODE, "NoGuestModeDec")
+    args = ["check", "--impl", spec, "--runs", "300", "--out", str(tmp_path / "out")]
+    rc = main([*args, "--require-coverage"])
+    out = capsys.readouterr().out
+    if rc == 1:  # the model reaches the branch: the search catches the change
+        return
+    assert rc == EXIT_UNCOVERED
+    assert "final:svm_inject_irq:" in out
+    assert "`vcpu.guest_mode` never true (your change alters this line)" in out
+    assert "findings: none (but 1 replaced condition of the change not exercised)" in out
+
+
+def test_unchanged_copy_is_fully_exercised(tmp_path: Path, capsys) -> None:
+    spec = _plugin(tmp_path, SAME_AS_FINAL, "SameAsFinal")
+    args = ["check", "--impl", spec, "--runs", "200", "--out", str(tmp_path / "out")]
+    assert main([*args, "--require-coverage"]) == 0
+    out = capsys.readouterr().out
+    assert "svm_inject_irq): every line and branch ran" in out
+    assert "findings: none\n" in out
+
+
+def test_require_coverage_needs_a_plugin(capsys) -> None:
+    assert main(["check", "--impl", "final", "--runs", "1", "--require-coverage"]) == 2
+    assert "applies to a plugin" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--no-coverage"])
+def test_contradicting_flags(tmp_path: Path, capsys, flag: str) -> None:
+    spec = _plugin(tmp_path, UNREACHABLE, "Unreachable")
+    assert main(["check", "--impl", spec, "--runs", "1", flag, "--require-coverage"]) == 2
+    assert "contradict" in capsys.readouterr().err
