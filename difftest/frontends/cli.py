@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage, plugin_file, report, summarize
@@ -129,15 +130,13 @@ def _check(args: argparse.Namespace) -> int:
         f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs, "
         f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s"
     )
-    if cov is not None and cov.base_side.shadow is not None:
-        # The base on the same runs, with the conditions the plugin replaces watched.
-        random_check(cov.base_side.shadow, seed=args.seed, runs=s.runs, params=params)
-    gaps = cov.gaps() if cov is not None else []
-    if cov is not None:
-        print(report(cov, gaps))
+    # The base on the same runs, with the conditions the plugin replaces watched.
+    but = finish_coverage(
+        cov, lambda base: random_check(base, seed=args.seed, runs=s.runs, params=params)
+    )
     if not s.runs_with:
-        print(f"findings: none{f' (but {summarize(gaps)})' if gaps else ''}")
-        if gaps and args.require_coverage:
+        print(f"findings: none{but}")
+        if but and args.require_coverage:
             return EXIT_UNCOVERED
     else:
         print("findings (runs showing each kind):")
@@ -181,6 +180,18 @@ def change_coverage(impl: type, args: argparse.Namespace) -> ChangeCoverage | No
             raise ImplError("--require-coverage and --no-coverage contradict each other")
         return None
     return ChangeCoverage(impl)
+
+
+def finish_coverage(cov: ChangeCoverage | None, run_base: Callable[[type], object]) -> str:
+    """Run the base's side (``run_base(shadow)`` repeats the search on it), print
+    the coverage report, and return what a clean summary line must add."""
+    if cov is None:
+        return ""
+    if cov.base_side.shadow is not None:
+        run_base(cov.base_side.shadow)
+    gaps = cov.gaps()
+    print(report(cov, gaps))
+    return f" (but {summarize(gaps)})" if gaps else ""
 
 
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:

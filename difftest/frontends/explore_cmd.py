@@ -11,12 +11,22 @@ prints the paper's probability bound.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
+from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 from difftest.explore.dpor import Stats, explore
 from difftest.explore.scenarios import Bound, scenarios
-from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, _report, _write_repro
+from difftest.frontends.cli import (
+    EXIT_CLEAN,
+    EXIT_FINDING,
+    _report,
+    _write_repro,
+    add_coverage_args,
+    change_coverage,
+    finish_coverage,
+)
 from difftest.impls import load
 from difftest.model.scenario import ScenarioError
 from difftest.runner import Result, run
@@ -55,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--seed", type=int, default=0, help="PCT seed")
     e.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     e.add_argument("--width", type=int, default=96)
+    add_coverage_args(e)
     e.set_defaults(run=_explore)
 
 
@@ -82,12 +93,15 @@ def _explore(a: argparse.Namespace) -> int:
     impl = load(a.impl)
     todo = list(scenarios(bound))  # validates the bound before any work
     deadline = time.monotonic() + a.time if a.time is not None else None
+    cov = change_coverage(impl, a)
     if a.pct is not None:
-        return _pct(a, impl, todo, deadline)
+        return _pct(a, impl, todo, deadline, cov)
     total = Stats()
     done = 0
+    start = time.monotonic()
     for s in todo:
-        o = explore(impl, s, preemptions=a.preemptions, deadline=deadline, reduce=not a.naive)
+        with cov if cov is not None else contextlib.nullcontext():
+            o = explore(impl, s, preemptions=a.preemptions, deadline=deadline, reduce=not a.naive)
         total.add(o.stats)
         if o.counterexample is not None:
             _print_counts(a, total, done + 1, len(todo))
@@ -97,22 +111,29 @@ def _explore(a: argparse.Namespace) -> int:
             break
         done += 1
     _print_counts(a, total, done, len(todo))
+
+    def base_side(base: type) -> None:  # the same search, given as long again
+        stop = time.monotonic() + (time.monotonic() - start)
+        for s in todo[:done]:
+            explore(base, s, preemptions=a.preemptions, deadline=stop, reduce=not a.naive)
+
+    but = finish_coverage(cov, base_side)
     if done < len(todo):
-        print(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof")
+        print(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof{but}")
         return EXIT_CLEAN
     if a.preemptions is None or not total.bound_hit:
-        print(f"proof: no bug in any schedule of the {done} scenarios")
+        print(f"proof: no bug in any schedule of the {done} scenarios{but}")
     elif a.naive:
         print(
             f"proof within the bound: no bug in any schedule with at most {a.preemptions} "
-            f"preemption(s) of the {done} scenarios"
+            f"preemption(s) of the {done} scenarios{but}"
         )
     else:
         print(
             f"bounded: no bug in any schedule DPOR reached with at most {a.preemptions} "
-            "preemption(s) (bounded DPOR is not complete within the bound; --naive is)"
+            f"preemption(s) (bounded DPOR is not complete within the bound; --naive is){but}"
         )
-    return EXIT_CLEAN
+    return EXIT_UNCOVERED if but and a.require_coverage else EXIT_CLEAN
 
 
 def _print_counts(a: argparse.Namespace, t: Stats, done: int, total: int) -> None:
@@ -132,30 +153,58 @@ def _found(a: argparse.Namespace, impl: type, r: Result) -> int:
     return EXIT_FINDING
 
 
-def _pct(a: argparse.Namespace, impl: type, todo: list, deadline: float | None) -> int:
+def _pct(
+    a: argparse.Namespace,
+    impl: type,
+    todo: list,
+    deadline: float | None,
+    cov: ChangeCoverage | None,
+) -> int:
+    with cov if cov is not None else contextlib.nullcontext():
+        rc = _pct_runs(a, impl, todo, deadline)
+    if rc is not None:
+        return rc
+
+    def base_side(base: type) -> None:
+        _pct_runs(a, base, todo, None, quiet=True)
+
+    but = finish_coverage(cov, base_side)
+    if but:
+        print(f"note: the PCT runs were clean{but}")
+    return EXIT_UNCOVERED if but and a.require_coverage else EXIT_CLEAN
+
+
+def _pct_runs(
+    a: argparse.Namespace, impl: type, todo: list, deadline: float | None, quiet: bool = False
+) -> int | None:
+    """None when clean; the exit status when a bug was found."""
     runs = 0
     worst = 1.0
     for i, s in enumerate(todo):
         if deadline is not None and time.monotonic() > deadline:
-            print(f"incomplete: time ran out after {i} of {len(todo)} scenarios")
+            if not quiet:
+                print(f"incomplete: time ran out after {i} of {len(todo)} scenarios")
             break
         n, k = len(s.thread_names), estimate_k(impl, s)
         sched = PCTScheduler(n, k, a.depth, a.seed * 1_000_003 + i)
         for _ in range(a.pct):
             r = run(impl, s, sched)
             runs += 1
-            if r.first_bug is not None:
+            if r.first_bug is not None and not quiet:
                 print(f"difftest explore --pct: bug after {runs} PCT runs (depth {a.depth})")
                 return _found(a, impl, r)
         worst = min(worst, pct_bound_runs(n, k, a.depth, a.pct))
+        if quiet:
+            continue
         if i == 0:
             print(
                 f"scenario 1: n={n} threads, k={k} steps: p >= {pct_bound(n, k, a.depth):.3g} "
                 f"per run, {pct_bound_runs(n, k, a.depth, a.pct):.3g} over {a.pct} runs"
             )
-    print(
-        f"difftest explore --pct {a.pct} --depth {a.depth}: {runs} runs, no bug; every "
-        f"depth-{a.depth} bug of each scenario was found with probability >= {worst:.3g} "
-        "(PCT bound)"
-    )
-    return EXIT_CLEAN
+    if not quiet:
+        print(
+            f"difftest explore --pct {a.pct} --depth {a.depth}: {runs} runs, no bug; every "
+            f"depth-{a.depth} bug of each scenario was found with probability >= {worst:.3g} "
+            "(PCT bound)"
+        )
+    return None
