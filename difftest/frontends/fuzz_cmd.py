@@ -24,8 +24,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 from difftest.check import GenParams
-from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE, _report
+from difftest.frontends.cli import (
+    EXIT_CLEAN,
+    EXIT_FINDING,
+    EXIT_USAGE,
+    _report,
+    add_coverage_args,
+    change_coverage,
+    finish_coverage,
+)
+from difftest.fuzz.decode import run_bytes
 from difftest.fuzz.harness import DifftestInternalError, Harness
 from difftest.fuzz.triage import DUPLICATE, INTERNAL, NEW, Triaged, slug, triage_dir
 from difftest.impls import load
@@ -60,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     fb.add_argument("--no-feedback", action="store_true", help="line coverage only")
     f.add_argument("--width", type=int, default=96, help="table width in columns")
+    add_coverage_args(f)
     f.set_defaults(run=run_fuzz)
 
     m = sub.add_parser("fuzz-merge", help="minimise a fuzzing corpus (libFuzzer -merge=1)")
@@ -137,6 +148,7 @@ def _need_target() -> None:
 def run_fuzz(args: argparse.Namespace) -> int:
     _need_target()
     impl = load(args.impl)
+    cov = change_coverage(impl, args)  # validates the coverage flags before any work
     params = _params(args)
     if args.jobs < 1:
         raise ScenarioError("--jobs must be at least 1")
@@ -197,7 +209,29 @@ def run_fuzz(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     results = triage_dir(impl, args.impl, artifacts, params, lambda i, r: _report(i, r, args.width))
-    return _summary(results, before, args.width)
+    but = _corpus_coverage(cov, impl, [corpus, seeds], params)
+    rc = _summary(results, before, args.width, but)
+    return EXIT_UNCOVERED if rc == EXIT_CLEAN and but and args.require_coverage else rc
+
+
+def _corpus_coverage(
+    cov: ChangeCoverage | None, impl: type, dirs: list[Path], params: GenParams
+) -> str:
+    """Coverage of a plugin's change over the corpus libFuzzer kept: every input
+    replayed once in this process, then on the base's side."""
+    if cov is None:
+        return ""
+    inputs = [p for d in dirs if d.is_dir() for p in sorted(d.iterdir()) if p.is_file()]
+
+    def replay(target: type) -> None:
+        for p in inputs:
+            with contextlib.suppress(Exception):  # a crash input was triaged already
+                run_bytes(target, p.read_bytes(), params)
+
+    with cov:
+        replay(impl)
+    print(f"coverage of the change over the {len(inputs)} corpus inputs:")
+    return finish_coverage(cov, replay)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -262,12 +296,15 @@ def _print_progress(name: str, start: float, p: Progress, artifacts: Path, tally
     )
 
 
-def _summary(results: list[Triaged], before: set[str], width: int) -> int:
+def _summary(results: list[Triaged], before: set[str], width: int, but: str = "") -> int:
     new = [t for t in results if t.status == NEW]
     internal = [t for t in results if t.status == INTERNAL]
     signatures = sorted({t.signature for t in results if t.signature})
     fresh = [t for t in results if t.crash.name not in before]
-    print(f"difftest fuzz: {len(fresh)} new crash inputs, {len(signatures)} distinct findings")
+    tail = but if not signatures else ""
+    print(
+        f"difftest fuzz: {len(fresh)} new crash inputs, {len(signatures)} distinct findings{tail}"
+    )
     for t in results:
         if t.status == NEW:
             print(f"  new        {t.signature}  {t.repro}  (difftest replay {t.repro})")
