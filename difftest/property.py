@@ -35,8 +35,12 @@ class Divergence(AssertionError):
         # Rendering replays with tracing: only worth it for the example shown.
         if self._text is None:
             r = self.result
+            f = r.first_bug
+            # The first line is what pytest's short summary shows.
+            head = f"{self.impl.name}: {f.kind.value} in {f.where}" if f else self.impl.name
             self._text = (
-                f"\n{explain(self.impl, r)}\n\nminimal so far: {len(r.scenario.vcpus)} vCPUs, "
+                f"{head}\n{explain(self.impl, r)}\n\n"
+                f"minimal so far: {len(r.scenario.vcpus)} vCPUs, "
                 f"{r.scenario.n_ops} operations, {preemptions(self.impl, r)} preemptions, "
                 f"{r.execution.steps} steps"
             )

@@ -30,9 +30,11 @@ class Repro:
     scenario: Scenario
     schedule: list[int]
     finding: Finding | None
+    # A plugin's file hash when written: replay warns if the file changed since.
+    impl_sha256: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        d: dict[str, object] = {
             "format": FORMAT,
             "version": VERSION,
             "impl": self.impl,
@@ -40,6 +42,9 @@ class Repro:
             "schedule": self.schedule,
             "finding": self.finding.to_json() if self.finding else None,
         }
+        if self.impl_sha256 is not None:
+            d["impl_sha256"] = self.impl_sha256
+        return d
 
 
 def dumps(r: Repro) -> str:
@@ -107,6 +112,11 @@ def loads(text: str, source: str = "<input>") -> Repro:
             isinstance(t, int) and not isinstance(t, bool) for t in schedule
         ):
             raise ReproError(f'{source}: "schedule" must be a list of thread numbers')
+        sha = d.get("impl_sha256")
+        if sha is not None and not (
+            isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)
+        ):
+            raise ReproError(f'{source}: "impl_sha256" must be 64 hex digits')
         scenario = Scenario.from_json(d["scenario"])
         finding = Finding.from_json(d["finding"]) if d.get("finding") else None
     except KeyError as e:
@@ -118,7 +128,7 @@ def loads(text: str, source: str = "<input>") -> Repro:
     n = len(scenario.thread_names)
     if any(not 0 <= t < n for t in schedule):
         raise ReproError(f"{source}: schedule names a thread outside 0..{n - 1}")
-    return Repro(impl, scenario, schedule, finding)
+    return Repro(impl, scenario, schedule, finding, sha)
 
 
 def load(path: Path) -> Repro:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage, plugin_file, report, summarize
 from difftest.check import GenParams, Summary, random_check
-from difftest.impls import BUILTIN, ImplError, load
+from difftest.impls import BUILTIN, ImplError, is_plugin_spec, load, plugin_sha256
 from difftest.model.scenario import ScenarioError
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
 from difftest.report.explain import explain
@@ -197,7 +197,26 @@ def finish_coverage(cov: ChangeCoverage | None, run_base: Callable[[type], objec
 
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
     f = r.first_bug or r.findings[0]
-    return save_new(out, Repro(impl_spec, r.scenario, r.execution.schedule, f))
+    spec = portable_spec(impl_spec)
+    return save_new(out, Repro(spec, r.scenario, r.execution.schedule, f, plugin_sha256(spec)))
+
+
+def portable_spec(spec: str) -> str:
+    """A plugin spec with the file's absolute path, so that it resolves from any folder."""
+    if not is_plugin_spec(spec):
+        return spec
+    path, _, cls = spec.rpartition(":")
+    return f"{Path(path).resolve()}:{cls}"
+
+
+def _repro_plugin_path(repro_file: Path, spec: str) -> Path:
+    """Where a reproducer's plugin spec points: absolute, or relative to the
+    reproducer's folder, or (older files) to the current folder."""
+    path = Path(spec.rpartition(":")[0])
+    if path.is_absolute():
+        return path
+    beside = repro_file.parent / path
+    return beside if beside.exists() else path
 
 
 def _report(impl: type, r: Result, width: int) -> str:
@@ -206,8 +225,31 @@ def _report(impl: type, r: Result, width: int) -> str:
 
 def _replay(args: argparse.Namespace) -> int:
     repro = load_repro(args.file)
+    same = args.impl is None
+    if is_plugin_spec(repro.impl):
+        # Never import a Python file the command line did not name.
+        recorded = _repro_plugin_path(args.file, repro.impl)
+        cls = repro.impl.rpartition(":")[2]
+        if args.impl is None:
+            raise ImplError(
+                f"{args.file} was written for the plugin {repro.impl}; replay imports only "
+                f"files named on the command line: add --impl {recorded}:{cls}"
+            )
+        if is_plugin_spec(args.impl):
+            path, _, name = args.impl.rpartition(":")
+            same = name == cls and Path(path).resolve() == recorded.resolve()
+            now = plugin_sha256(args.impl)
+            if same and repro.impl_sha256 and now and now != repro.impl_sha256:
+                print(
+                    f"warning: {path} changed since the reproducer was written "
+                    "(sha256 differs); replaying the schedule leniently",
+                    file=sys.stderr,
+                )
+                same = False
+    elif args.impl == repro.impl:
+        same = True
     impl = load(args.impl or repro.impl)
-    sched = ReplayScheduler(repro.schedule, strict=args.impl is None)
+    sched = ReplayScheduler(repro.schedule, strict=same)
     try:
         r = run(impl, repro.scenario, sched, trace=True)
     except Exception as e:  # ScheduleDiverged: the file does not fit its own implementation

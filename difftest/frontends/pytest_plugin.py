@@ -2,9 +2,11 @@
 
 Options: ``--difftest-impl NAME|FILE.py:CLASS`` (repeatable) parametrizes every
 test that takes the ``difftest_impl`` fixture; ``--difftest-profile ci|nightly``
-picks the Hypothesis settings of the ``difftest`` fixture's searches (and loads
-them as the session's Hypothesis profile); ``--difftest-save-regressions``
-also saves each failure's reproducer under ``corpus/regressions/``.
+picks the Hypothesis settings of the ``difftest`` fixture's searches only (the
+session's own Hypothesis tests keep theirs); ``--difftest-save-regressions``
+also saves each failure's reproducer under ``corpus/regressions/``;
+``--difftest-require-coverage`` fails a clean search of a plugin whose change
+did not fully run.
 
 A user's test file says what to check in a few lines::
 
@@ -14,7 +16,8 @@ A user's test file says what to check in a few lines::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -22,11 +25,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
-from difftest.impls import ImplError, load
+from difftest.change_coverage import ChangeCoverage, plugin_file, report, summarize
+from difftest.impls import ImplError, load, plugin_sha256, spec_of
 from difftest.impls.kernel.world import World
 from difftest.model.scenario import Scenario
 from difftest.oracle.findings import Kind
-from difftest.property import PHASES, Divergence, kind_error, minimal_failure
+from difftest.property import PHASES, Divergence, Search, kind_error, minimal_failure
 from difftest.repro import Repro, save_new
 from difftest.runner import Result
 from difftest.shrink import shrink
@@ -64,6 +68,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="also save failures' reproducers under corpus/regressions/",
     )
     g.addoption("--difftest-out", default="difftest-out", help="reproducer directory")
+    g.addoption(
+        "--difftest-require-coverage",
+        action="store_true",
+        help="fail a clean search of a plugin if part of its change never ran",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,9 +81,21 @@ def pytest_configure(config: pytest.Config) -> None:
             load(spec)
         except ImplError as e:
             raise pytest.UsageError(f"--difftest-impl: {e}") from None
-    profile = config.getoption("--difftest-profile")
-    if profile is not None:
-        settings.load_profile(f"difftest-{profile}")
+    config.stash[_GAPS] = []
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    specs = config.getoption("--difftest-impl") or ["final (default)"]
+    profile = config.getoption("--difftest-profile") or "ci"
+    return f"difftest: implementations under test: {', '.join(specs)}; profile {profile}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    gaps = terminalreporter.config.stash.get(_GAPS, [])
+    if gaps:
+        terminalreporter.section("difftest: coverage of the change")
+        for nodeid, text in gaps:
+            terminalreporter.write_line(f"{nodeid}: {text}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -83,11 +104,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("difftest_impl", [load(s) for s in specs], ids=specs)
 
 
+_GAPS = pytest.StashKey[list[tuple[str, str]]]()
+
+
+class UncoveredChange(AssertionError):
+    """A clean search of a plugin whose change did not fully run."""
+
+
 class Checker:
     """What the ``difftest`` fixture gives a test: searches that fail the test
     with the minimal interleaving and leave its reproducer behind."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, nodeid: str = "") -> None:
+        self.config = config
+        self.nodeid = nodeid
+        self.require_coverage = config.getoption("--difftest-require-coverage")
         self.profile = config.getoption("--difftest-profile") or "ci"
         self.out = Path(config.getoption("--difftest-out"))
         self.regressions = (
@@ -120,6 +151,7 @@ class Checker:
         ``examples`` overrides the profile's number of examples; ``scenario``
         fixes the operations (for a race you know), and only the schedule is
         searched."""
+        __tracebackhide__ = True
         cls = load(impl) if isinstance(impl, str) else impl
         bounds = Bounds(
             max_vcpus=vcpus,
@@ -132,11 +164,38 @@ class Checker:
         )
         # ci replays the same examples on every run; nightly explores afresh.
         seed = 0 if self.profile == "ci" else None
-        s = minimal_failure(
-            cls, bounds, scenario=scenario, kinds=kinds, seed=seed, config=self._settings(examples)
-        )
+        cov = ChangeCoverage(cls) if plugin_file(cls) is not None else None
+
+        def search(target: type[World]) -> Search:
+            return minimal_failure(
+                target,
+                bounds,
+                scenario=scenario,
+                kinds=kinds,
+                seed=seed,
+                config=self._settings(examples),
+            )
+
+        with cov if cov is not None else contextlib.nullcontext():
+            s = search(cls)
         if s.result is not None:
             raise self._failure(impl, cls, shrink(cls, s.result))
+        self._coverage(cov, search)
+
+    def _coverage(self, cov: ChangeCoverage | None, search: Callable[[type], object]) -> None:
+        """Report (or, asked to, fail on) what of a plugin's change the search left out."""
+        __tracebackhide__ = True
+        if cov is None:
+            return
+        if cov.base_side.shadow is not None:
+            search(cov.base_side.shadow)
+        gaps = cov.gaps()
+        if not gaps:
+            return
+        text = report(cov, gaps)
+        self.config.stash[_GAPS].append((self.nodeid, text))
+        if self.require_coverage:
+            raise UncoveredChange(f"clean, but {summarize(gaps)}\n{text}")
 
     def check_sequential(
         self,
@@ -147,6 +206,7 @@ class Checker:
         examples: int | None = None,
     ) -> None:
         """Operation by operation against ``reference``, no races: a state machine."""
+        __tracebackhide__ = True
         cls = load(impl) if isinstance(impl, str) else impl
         m = machine(cls, Bounds(max_vcpus=vcpus, nested=nested))
         if self.profile == "ci":
@@ -159,10 +219,10 @@ class Checker:
             raise self._failure(impl, cls, e.result) from None
 
     def _failure(self, spec: str | type[World], cls: type[World], r: Result) -> Divergence:
-        name = spec if isinstance(spec, str) else cls.name
+        name = spec_of(cls)  # resolves from any folder: difftest replay reads it
         f = r.first_bug
         assert f is not None
-        repro = Repro(name, r.scenario, r.execution.schedule, f)
+        repro = Repro(name, r.scenario, r.execution.schedule, f, plugin_sha256(name))
         paths = [save_new(d, repro) for d in self._dirs()]
         e = kind_error(f.kind)(cls, r)
         e.add_note("reproducer: " + ", ".join(str(p) for p in paths))
@@ -174,4 +234,4 @@ class Checker:
 
 @pytest.fixture
 def difftest(request: pytest.FixtureRequest) -> Checker:
-    return Checker(request.config)
+    return Checker(request.config, request.node.nodeid)

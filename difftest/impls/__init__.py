@@ -41,6 +41,34 @@ class ImplError(ValueError):
     """An implementation name or plugin that cannot be loaded."""
 
 
+def is_plugin_spec(spec: str) -> bool:
+    """``FILE.py:CLASS`` (running it imports that file), not a shipped name."""
+    return spec not in BUILTIN and ":" in spec
+
+
+def spec_of(cls: type[World]) -> str:
+    """A spec that loads ``cls`` again from any folder: the shipped name, or the
+    plugin file's absolute path and the class name."""
+    for name, (module, attr) in BUILTIN.items():
+        if cls.__module__ == module and cls.__name__ == attr:
+            return name
+    file = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    if file is None:
+        raise ImplError(f"{cls.__name__} is neither shipped nor loaded from a file")
+    return f"{Path(file).resolve()}:{cls.__qualname__}"
+
+
+def plugin_sha256(spec: str) -> str | None:
+    """sha256 of a plugin spec's file (None for a shipped name or a missing file)."""
+    if not is_plugin_spec(spec):
+        return None
+    path = Path(spec.rpartition(":")[0])
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def load(spec: str) -> type[World]:
     """``final`` or ``path/to/file.py:ClassName`` -> the implementation class."""
     if spec in BUILTIN:
