@@ -14,6 +14,7 @@ from difftest.model.scenario import ScenarioError
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
 from difftest.report.explain import explain
 from difftest.report.table import render_report
+from difftest.report.wrap import DEFAULT_WIDTH, wrap
 from difftest.repro import Repro, ReproError, save_new
 from difftest.repro import load as load_repro
 from difftest.runner import Result, run
@@ -54,12 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
-    c.add_argument("--width", type=int, default=96, help="table width in columns")
+    c.add_argument("--width", type=int, default=80, help="table width in columns")
 
     r = sub.add_parser("replay", help="re-run a reproducer and print its interleaving")
     r.add_argument("file", type=Path)
     r.add_argument("--impl", help="replay on another implementation (lenient schedule)")
-    r.add_argument("--width", type=int, default=96)
+    r.add_argument("--width", type=int, default=80)
     r.add_argument("--full", action="store_true", help="also show steps that changed nothing")
 
     sub.add_parser("list", help="list the built-in implementations")
@@ -120,16 +121,12 @@ def _check(args: argparse.Namespace) -> int:
     s = random_check(
         impl, seed=args.seed, runs=runs, seconds=args.time, params=params, progress=_progress
     )
-    print(
+    emit(
         f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs, "
-        f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s"
+        f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s",
+        args.width,
     )
-    if not s.runs_with:
-        print("findings: none")
-    else:
-        print("findings (runs showing each kind):")
-        for kind, n in sorted(s.runs_with.items()):
-            print(f"  {kind:18s} {SEVERITY[Kind(kind)]:8s} {n:6d}  {MEANING[Kind(kind)][:60]}")
+    print(*findings_lines(s.runs_with, args.width), sep="\n")
     first = s.first_bug or s.first_soft
     if first is None:
         return EXIT_CLEAN
@@ -137,9 +134,26 @@ def _check(args: argparse.Namespace) -> int:
         first = shrink(impl, first)
     path = _write_repro(args.out, args.impl, first)
     print()
-    print(_report(impl, first, args.width))
-    print(f"\nreproducer: {path}  (difftest replay {path})")
+    print(_report(impl, first, args.width, path))
+    emit(f"\nreproducer: {path}", args.width)
     return EXIT_FINDING if s.first_bug is not None else EXIT_CLEAN
+
+
+def emit(text: str, width: int = DEFAULT_WIDTH) -> None:
+    """Print ``text`` wrapped to ``width`` at word boundaries (blank lines kept)."""
+    for para in text.split("\n"):
+        print("\n".join(wrap(para, width, "", "  ")) if para else "")
+
+
+def findings_lines(runs_with: dict[str, int], width: int) -> list[str]:
+    """Runs showing each finding kind, with its meaning wrapped under it."""
+    if not runs_with:
+        return ["findings: none"]
+    out = ["findings (runs showing each kind):"]
+    for kind, n in sorted(runs_with.items()):
+        out.append(f"  {kind:18s} {SEVERITY[Kind(kind)]:8s} {n:6d}")
+        out.extend(wrap(MEANING[Kind(kind)], width, "    "))
+    return out
 
 
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
@@ -147,8 +161,8 @@ def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
     return save_new(out, Repro(impl_spec, r.scenario, r.execution.schedule, f))
 
 
-def _report(impl: type, r: Result, width: int) -> str:
-    return explain(impl, r, width)
+def _report(impl: type, r: Result, width: int, path: Path | None = None) -> str:
+    return explain(impl, r, width, command=f"difftest replay {path}" if path else None)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -165,21 +179,32 @@ def _replay(args: argparse.Namespace) -> int:
     assert r.execution.trace is not None
     print(
         render_report(
-            impl.name, repro.scenario, r.execution.trace, f, width=args.width, full=args.full
+            impl.name,
+            repro.scenario,
+            r.execution.trace,
+            f,
+            width=args.width,
+            full=args.full,
+            command=_replay_command(args),
         )
     )
     if sched.diverged_at is not None:
-        print(
+        emit(
             f"\nnote: the recorded schedule stopped fitting {impl.name} at step "
-            f"{sched.diverged_at}; the running thread kept going from there"
+            f"{sched.diverged_at}; the running thread kept going from there",
+            args.width,
         )
     now = ", ".join(sorted({x.kind.value for x in r.findings})) or "none"
     if same or (recorded is None and not r.findings):
         verdict = "reproduced"
     else:
         verdict = f"changed (recorded {recorded.value if recorded else 'none'}, now {now})"
-    print(f"\nverdict: {verdict}")
+    emit(f"\nverdict: {verdict}", args.width)
     return EXIT_FINDING if r.bugs else EXIT_CLEAN
+
+
+def _replay_command(args: argparse.Namespace) -> str:
+    return f"difftest replay {args.file}" + (f" --impl {args.impl}" if args.impl else "")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from difftest.explore.dpor import Stats, explore
 from difftest.explore.scenarios import Bound, scenarios
-from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, _report, _write_repro
+from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, _report, _write_repro, emit
 from difftest.impls import load
 from difftest.model.scenario import ScenarioError
 from difftest.runner import Result, run
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--depth", type=int, default=3, help="PCT bug depth d")
     e.add_argument("--seed", type=int, default=0, help="PCT seed")
     e.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
-    e.add_argument("--width", type=int, default=96)
+    e.add_argument("--width", type=int, default=80)
     e.set_defaults(run=_explore)
 
 
@@ -91,44 +91,47 @@ def _explore(a: argparse.Namespace) -> int:
         total.add(o.stats)
         if o.counterexample is not None:
             _print_counts(a, total, done + 1, len(todo))
-            print(f"counterexample with {o.preemptions} preemption(s)")
+            emit(f"counterexample with {o.preemptions} preemption(s)", a.width)
             return _found(a, impl, o.counterexample)
         if o.stats.timed_out:
             break
         done += 1
     _print_counts(a, total, done, len(todo))
     if done < len(todo):
-        print(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof")
+        emit(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof", a.width)
         return EXIT_CLEAN
     if a.preemptions is None or not total.bound_hit:
-        print(f"proof: no bug in any schedule of the {done} scenarios")
+        emit(f"proof: no bug in any schedule of the {done} scenarios", a.width)
     elif a.naive:
-        print(
+        emit(
             f"proof within the bound: no bug in any schedule with at most {a.preemptions} "
-            f"preemption(s) of the {done} scenarios"
+            f"preemption(s) of the {done} scenarios",
+            a.width,
         )
     else:
-        print(
+        emit(
             f"bounded: no bug in any schedule DPOR reached with at most {a.preemptions} "
-            "preemption(s) (bounded DPOR is not complete within the bound; --naive is)"
+            "preemption(s) (bounded DPOR is not complete within the bound; --naive is)",
+            a.width,
         )
     return EXIT_CLEAN
 
 
 def _print_counts(a: argparse.Namespace, t: Stats, done: int, total: int) -> None:
-    print(
+    emit(
         f"difftest explore --impl {a.impl}: {done}/{total} scenarios, "
         f"{t.executions} executions ({t.complete} complete, {t.sleep_blocked} sleep-set "
         f"blocked, {t.pruned} over the bound), {t.classes} equivalence classes, "
-        f"{t.per_class:.2f} executions/class, {t.states} states, {t.seconds:.1f} s"
+        f"{t.per_class:.2f} executions/class, {t.states} states, {t.seconds:.1f} s",
+        a.width,
     )
 
 
 def _found(a: argparse.Namespace, impl: type, r: Result) -> int:
     path = _write_repro(a.out, a.impl, r)
     print()
-    print(_report(impl, r, a.width))
-    print(f"\nreproducer: {path}  (difftest replay {path})")
+    print(_report(impl, r, a.width, path))
+    emit(f"\nreproducer: {path}", a.width)
     return EXIT_FINDING
 
 
@@ -137,7 +140,7 @@ def _pct(a: argparse.Namespace, impl: type, todo: list, deadline: float | None) 
     worst = 1.0
     for i, s in enumerate(todo):
         if deadline is not None and time.monotonic() > deadline:
-            print(f"incomplete: time ran out after {i} of {len(todo)} scenarios")
+            emit(f"incomplete: time ran out after {i} of {len(todo)} scenarios", a.width)
             break
         n, k = len(s.thread_names), estimate_k(impl, s)
         sched = PCTScheduler(n, k, a.depth, a.seed * 1_000_003 + i)
@@ -145,17 +148,21 @@ def _pct(a: argparse.Namespace, impl: type, todo: list, deadline: float | None) 
             r = run(impl, s, sched)
             runs += 1
             if r.first_bug is not None:
-                print(f"difftest explore --pct: bug after {runs} PCT runs (depth {a.depth})")
+                emit(
+                    f"difftest explore --pct: bug after {runs} PCT runs (depth {a.depth})", a.width
+                )
                 return _found(a, impl, r)
         worst = min(worst, pct_bound_runs(n, k, a.depth, a.pct))
         if i == 0:
-            print(
+            emit(
                 f"scenario 1: n={n} threads, k={k} steps: p >= {pct_bound(n, k, a.depth):.3g} "
-                f"per run, {pct_bound_runs(n, k, a.depth, a.pct):.3g} over {a.pct} runs"
+                f"per run, {pct_bound_runs(n, k, a.depth, a.pct):.3g} over {a.pct} runs",
+                a.width,
             )
-    print(
+    emit(
         f"difftest explore --pct {a.pct} --depth {a.depth}: {runs} runs, no bug; every "
         f"depth-{a.depth} bug of each scenario was found with probability >= {worst:.3g} "
-        "(PCT bound)"
+        "(PCT bound)",
+        a.width,
     )
     return EXIT_CLEAN

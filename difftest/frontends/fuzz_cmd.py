@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="concurrency features added to line coverage (default all)",
     )
     fb.add_argument("--no-feedback", action="store_true", help="line coverage only")
-    f.add_argument("--width", type=int, default=96, help="table width in columns")
+    f.add_argument("--width", type=int, default=80, help="table width in columns")
     f.set_defaults(run=run_fuzz)
 
     m = sub.add_parser("fuzz-merge", help="minimise a fuzzing corpus (libFuzzer -merge=1)")
