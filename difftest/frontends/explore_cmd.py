@@ -16,7 +16,15 @@ from pathlib import Path
 
 from difftest.explore.dpor import Stats, explore
 from difftest.explore.scenarios import Bound, scenarios
-from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, _report, _write_repro, emit
+from difftest.frontends import output
+from difftest.frontends.cli import (
+    EXIT_CLEAN,
+    EXIT_FINDING,
+    _report,
+    _write_repro,
+    emit,
+    reproducer_entry,
+)
 from difftest.impls import load
 from difftest.model.scenario import ScenarioError
 from difftest.runner import Result, run
@@ -55,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--seed", type=int, default=0, help="PCT seed")
     e.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     e.add_argument("--width", type=int, default=80)
+    output.add_json_flag(e)
     e.set_defaults(run=_explore)
 
 
@@ -81,6 +90,15 @@ def _explore(a: argparse.Namespace) -> int:
     bound = _bound(a)
     impl = load(a.impl)
     todo = list(scenarios(bound))  # validates the bound before any work
+    a.doc.update(impl=a.impl, reproducers=[])
+    a.doc["explore"] = {
+        "mode": "pct" if a.pct is not None else "naive" if a.naive else "dpor",
+        "result": "incomplete",
+        "preemption_bound": a.preemptions,
+        "counterexample_preemptions": None,
+        "scenarios_done": 0,
+        "scenarios_total": len(todo),
+    }
     deadline = time.monotonic() + a.time if a.time is not None else None
     if a.pct is not None:
         return _pct(a, impl, todo, deadline)
@@ -92,6 +110,7 @@ def _explore(a: argparse.Namespace) -> int:
         if o.counterexample is not None:
             _print_counts(a, total, done + 1, len(todo))
             emit(f"counterexample with {o.preemptions} preemption(s)", a.width)
+            a.doc["explore"]["counterexample_preemptions"] = o.preemptions
             return _found(a, impl, o.counterexample)
         if o.stats.timed_out:
             break
@@ -100,9 +119,17 @@ def _explore(a: argparse.Namespace) -> int:
     if done < len(todo):
         emit(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof", a.width)
         return EXIT_CLEAN
-    if a.preemptions is None or not total.bound_hit:
+    result = (
+        "proof"
+        if a.preemptions is None or not total.bound_hit
+        else "proof-within-bound"
+        if a.naive
+        else "bounded"
+    )
+    a.doc["explore"]["result"] = result
+    if result == "proof":
         emit(f"proof: no bug in any schedule of the {done} scenarios", a.width)
-    elif a.naive:
+    elif result == "proof-within-bound":
         emit(
             f"proof within the bound: no bug in any schedule with at most {a.preemptions} "
             f"preemption(s) of the {done} scenarios",
@@ -118,6 +145,14 @@ def _explore(a: argparse.Namespace) -> int:
 
 
 def _print_counts(a: argparse.Namespace, t: Stats, done: int, total: int) -> None:
+    a.doc["explore"].update(
+        scenarios_done=done,
+        executions=t.executions,
+        complete=t.complete,
+        classes=t.classes,
+        states=t.states,
+        seconds=round(t.seconds, 3),
+    )
     emit(
         f"difftest explore --impl {a.impl}: {done}/{total} scenarios, "
         f"{t.executions} executions ({t.complete} complete, {t.sleep_blocked} sleep-set "
@@ -129,6 +164,10 @@ def _print_counts(a: argparse.Namespace, t: Stats, done: int, total: int) -> Non
 
 def _found(a: argparse.Namespace, impl: type, r: Result) -> int:
     path = _write_repro(a.out, a.impl, r)
+    a.doc["explore"]["result"] = "counterexample"
+    f = r.first_bug or r.findings[0]
+    a.doc["findings"] = output.findings({f.kind.value: 1})
+    a.doc["reproducers"].append(reproducer_entry(impl, r, path))
     print()
     print(_report(impl, r, a.width, path))
     emit(f"\nreproducer: {path}", a.width)
@@ -141,7 +180,8 @@ def _pct(a: argparse.Namespace, impl: type, todo: list, deadline: float | None) 
     for i, s in enumerate(todo):
         if deadline is not None and time.monotonic() > deadline:
             emit(f"incomplete: time ran out after {i} of {len(todo)} scenarios", a.width)
-            break
+            a.doc["explore"].update(scenarios_done=i, pct_runs=runs)
+            return EXIT_CLEAN
         n, k = len(s.thread_names), estimate_k(impl, s)
         sched = PCTScheduler(n, k, a.depth, a.seed * 1_000_003 + i)
         for _ in range(a.pct):
@@ -159,6 +199,7 @@ def _pct(a: argparse.Namespace, impl: type, todo: list, deadline: float | None) 
                 f"per run, {pct_bound_runs(n, k, a.depth, a.pct):.3g} over {a.pct} runs",
                 a.width,
             )
+    a.doc["explore"].update(result="pct-clean", scenarios_done=len(todo), pct_runs=runs)
     emit(
         f"difftest explore --pct {a.pct} --depth {a.depth}: {runs} runs, no bug; every "
         f"depth-{a.depth} bug of each scenario was found with probability >= {worst:.3g} "
