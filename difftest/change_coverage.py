@@ -217,6 +217,7 @@ class BaseSide:
         self.base = base_of(impl)
         base_fns = kernel_functions(self.base)
         self.seen: list[list[bool]] = []
+        self.ran = False  # set once the shadow has run the search
         self.conds: list[tuple[str, int, str, str]] = []  # function, line, expr, line text
         ns: dict[str, object] = {"name": self.base.name}
         for name, new_fn in plugin_functions.items():
@@ -263,7 +264,9 @@ class BaseSide:
         return out.__func__ if isinstance(out, staticmethod) else out  # type: ignore[return-value]
 
     def gaps(self) -> list[Gap]:
-        out = []
+        out: list[Gap] = []
+        if not self.ran:
+            return out
         for (name, line, expr, text), (f, t) in zip(self.conds, self.seen, strict=True):
             if f and t:
                 continue

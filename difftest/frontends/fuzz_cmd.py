@@ -26,6 +26,7 @@ from pathlib import Path
 
 from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 from difftest.check import GenParams
+from difftest.frontends import output
 from difftest.frontends.cli import (
     EXIT_CLEAN,
     EXIT_FINDING,
@@ -40,6 +41,7 @@ from difftest.fuzz.harness import DifftestInternalError, Harness
 from difftest.fuzz.triage import DUPLICATE, INTERNAL, NEW, Triaged, slug, triage_dir
 from difftest.impls import load
 from difftest.model.scenario import ScenarioError
+from difftest.repro import load as load_repro
 
 EXIT_INTERNAL = 3  # difftest itself failed on some input: not a finding
 
@@ -69,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="concurrency features added to line coverage (default all)",
     )
     fb.add_argument("--no-feedback", action="store_true", help="line coverage only")
-    f.add_argument("--width", type=int, default=96, help="table width in columns")
+    f.add_argument("--width", type=int, default=80, help="table width in columns")
+    output.add_json_flag(f)
     add_coverage_args(f)
     f.set_defaults(run=run_fuzz)
 
@@ -209,6 +212,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     results = triage_dir(impl, args.impl, artifacts, params, lambda i, r: _report(i, r, args.width))
+    _document(args, results, before)
     but = _corpus_coverage(cov, impl, [corpus, seeds], params)
     rc = _summary(results, before, args.width, but)
     return EXIT_UNCOVERED if rc == EXIT_CLEAN and but and args.require_coverage else rc
@@ -232,6 +236,40 @@ def _corpus_coverage(
         replay(impl)
     print(f"coverage of the change over the {len(inputs)} corpus inputs:")
     return finish_coverage(cov, replay)
+
+
+def _document(args: argparse.Namespace, results: list[Triaged], before: set[str]) -> None:
+    """The JSON record of the triage: every crash input, every new reproducer."""
+    signatures = {t.signature for t in results if t.signature}
+    kinds: dict[str, int] = {}
+    for t in results:
+        if t.signature:
+            k = t.signature.split("@")[0]
+            kinds[k] = kinds.get(k, 0) + 1
+    args.doc.update(impl=args.impl, findings=output.findings(kinds))
+    args.doc["fuzz"] = {
+        "new_crash_inputs": sum(1 for t in results if t.crash.name not in before),
+        "distinct_findings": len(signatures),
+        "triaged": [
+            {
+                "crash": str(t.crash),
+                "status": t.status,
+                "signature": t.signature,
+                "reproducer": str(t.repro) if t.repro else None,
+                "detail": t.detail,
+            }
+            for t in results
+        ],
+    }
+    args.doc["reproducers"] = [
+        output.reproducer(
+            t.repro,
+            load_repro(t.repro).finding,
+            t.repro.with_suffix(".txt").read_text().splitlines(),
+        )
+        for t in results
+        if t.status == NEW and t.repro is not None
+    ]
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
