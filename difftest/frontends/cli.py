@@ -15,6 +15,7 @@ from difftest.check import GenParams, Summary, random_check
 from difftest.frontends import output
 from difftest.impls import BUILTIN, ImplError, is_plugin_spec, load, plugin_sha256
 from difftest.model.scenario import ScenarioError
+from difftest.mutate import mutants
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
 from difftest.report.explain import explain, preemptions
 from difftest.report.table import render_report
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--width", type=int, default=80, help="table width in columns")
     output.add_json_flag(c)
     add_coverage_args(c)
+    c.add_argument(
+        "--mutate",
+        action="store_true",
+        help="also run the same search on each mutant of the plugin's functions (one "
+        "comparison or boolean flipped) and say which it catches",
+    )
 
     r = sub.add_parser("replay", help="re-run a reproducer and print its interleaving")
     r.add_argument("file", type=Path)
@@ -139,6 +146,8 @@ def _check(args: argparse.Namespace) -> int:
     if args.ioctls < 0:
         raise ScenarioError("--ioctls must not be negative")
     impl = load(args.impl)
+    if args.mutate and plugin_file(impl) is None:
+        raise ImplError("--mutate applies to a plugin (FILE.py:CLASS)")
     params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
     runs = args.runs if args.runs is not None or args.time is not None else 2000
     cov = change_coverage(impl, args)
@@ -171,6 +180,8 @@ def _check(args: argparse.Namespace) -> int:
         "shrunk": False,
     }
     doc["reproducers"] = []
+    if args.mutate:
+        _mutants(impl, args.seed, s.runs, params)
     first = s.first_bug or s.first_soft
     if first is None:
         return EXIT_UNCOVERED if but and args.require_coverage else EXIT_CLEAN
@@ -257,6 +268,21 @@ def finish_coverage(cov: ChangeCoverage | None, run_base: Callable[[type], objec
     gaps = cov.gaps()
     print(report(cov, gaps))
     return f" (but {summarize(gaps)})" if gaps else ""
+
+
+def _mutants(impl: type, seed: int, runs: int, params: GenParams) -> None:
+    """The same search (seed and number of runs) on each mutant of the change."""
+    ms = mutants(impl)
+    results = []
+    for m in ms:
+        r = random_check(m.impl, seed=seed, runs=runs, params=params, stop_on_bug=True)
+        f = r.first_bug.first_bug if r.first_bug is not None else None
+        results.append((m, f, r.runs))
+    caught = sum(1 for _, f, _ in results if f is not None)
+    print(f"mutants of the change: {caught} of {len(ms)} caught by the same {runs} runs")
+    for m, f, n in results:
+        verdict = f"caught: {f.kind.value} in run {n}" if f is not None else "NOT caught"
+        print(f"  {m.function}:{m.line}  {m.description}  -> {verdict}")
 
 
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
