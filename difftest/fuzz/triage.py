@@ -20,6 +20,7 @@ from pathlib import Path
 
 from difftest.check import GenParams
 from difftest.fuzz.harness import DifftestInternalError, Harness
+from difftest.impls import plugin_sha256, spec_of
 from difftest.impls.kernel.world import World
 from difftest.repro import Repro, save, write_atomic
 from difftest.runner import Result
@@ -83,7 +84,8 @@ def triage_one(
     assert bug is not None  # shrink keeps the kind of the first bug
     if render is not None:
         write_atomic(path.with_suffix(".txt"), render(impl, small) + "\n")
-    save(path, Repro(impl_spec, small.scenario, small.execution.schedule, bug))
+    spec = spec_of(impl)  # resolves from any folder
+    save(path, Repro(spec, small.scenario, small.execution.schedule, bug, plugin_sha256(spec)))
     return Triaged(crash, NEW, f.signature, path, bug.message)
 
 
