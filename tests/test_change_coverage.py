@@ -143,3 +143,19 @@ def test_explore_reports_the_change(tmp_path: Path, capsys) -> None:
     capsys.readouterr()
     assert main([*args, "--pct", "5", "--require-coverage"]) == EXIT_UNCOVERED
     assert "note: the PCT runs were clean (but 1 line" in capsys.readouterr().out
+
+
+def test_json_carries_the_gaps(tmp_path: Path, capsys) -> None:
+    import json
+
+    import jsonschema
+
+    from difftest.frontends.output import schema
+
+    spec = _plugin(tmp_path, UNREACHABLE, "Unreachable")
+    args = ["check", "--impl", spec, "--runs", "30", "--json", "--require-coverage"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == EXIT_UNCOVERED
+    d = json.loads(capsys.readouterr().out)
+    jsonschema.validate(d, schema())
+    assert d["status"] == "incomplete"
+    assert [(g["line"], g["what"]) for g in d["coverage"]["gaps"]] == [(11, "line"), (10, "branch")]

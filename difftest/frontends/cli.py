@@ -162,7 +162,9 @@ def _check(args: argparse.Namespace) -> int:
     )
     # The base on the same runs, with the conditions the plugin replaces watched.
     but = finish_coverage(
-        cov, lambda base: random_check(base, seed=args.seed, runs=s.runs, params=params)
+        cov,
+        lambda base: random_check(base, seed=args.seed, runs=s.runs, params=params),
+        args.doc,
     )
     lines = findings_lines(s.runs_with, args.width)
     if but and not s.runs_with:
@@ -256,7 +258,11 @@ def change_coverage(impl: type, args: argparse.Namespace) -> ChangeCoverage | No
     return ChangeCoverage(impl)
 
 
-def finish_coverage(cov: ChangeCoverage | None, run_base: Callable[[type], object] | None) -> str:
+def finish_coverage(
+    cov: ChangeCoverage | None,
+    run_base: Callable[[type], object] | None,
+    doc: dict[str, object] | None = None,
+) -> str:
     """Run the base's side (``run_base(shadow)`` repeats the search on it; None
     skips that side), print the coverage report, and return what a clean summary
     line must add."""
@@ -267,6 +273,20 @@ def finish_coverage(cov: ChangeCoverage | None, run_base: Callable[[type], objec
         cov.base_side.ran = True
     gaps = cov.gaps()
     print(report(cov, gaps))
+    if doc is not None:
+        doc["coverage"] = {
+            "file": str(cov.path),
+            "functions": sorted(cov.ranges),
+            "gaps": [
+                {
+                    "function": g.function,
+                    "line": g.line,
+                    "what": "condition" if g.condition else "line" if g.is_line else "branch",
+                    "detail": g.describe(),
+                }
+                for g in gaps
+            ],
+        }
     return f" (but {summarize(gaps)})" if gaps else ""
 
 

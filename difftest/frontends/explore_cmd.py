@@ -110,7 +110,7 @@ def _explore(a: argparse.Namespace) -> int:
     if a.pct is not None:
         with cov if cov is not None else contextlib.nullcontext():
             rc = _pct(a, impl, todo, deadline)
-        but = finish_coverage(cov, None) if rc == EXIT_CLEAN else ""
+        but = finish_coverage(cov, None, a.doc) if rc == EXIT_CLEAN else ""
         if but:
             emit(f"note: the PCT runs were clean{but}", a.width)
         return EXIT_UNCOVERED if but and a.require_coverage else rc
@@ -136,7 +136,7 @@ def _explore(a: argparse.Namespace) -> int:
         for s in todo[:done]:
             explore(base, s, preemptions=a.preemptions, deadline=stop, reduce=not a.naive)
 
-    but = finish_coverage(cov, base_side)
+    but = finish_coverage(cov, base_side, a.doc)
     if done < len(todo):
         emit(
             f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof{but}",
