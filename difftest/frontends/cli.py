@@ -6,21 +6,31 @@ import argparse
 import importlib
 import sys
 import textwrap
+import traceback
 from pathlib import Path
 
 from difftest.check import GenParams, Summary, random_check
-from difftest.impls import BUILTIN, ImplError, load
-from difftest.model.scenario import ScenarioError
+from difftest.errors import (
+    EPILOG,
+    EXIT_CLEAN,
+    EXIT_FINDING,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    PluginError,
+    UsageError,
+    short_traceback,
+)
+from difftest.frontends.validate import validate
+from difftest.impls import BUILTIN, PLUGIN_FILES, load
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
 from difftest.report.explain import explain
 from difftest.report.table import render_report
 from difftest.repro import Repro, ReproError, save_new
 from difftest.repro import load as load_repro
 from difftest.runner import Result, run
-from difftest.schedulers.replay import ReplayScheduler
+from difftest.schedulers.replay import ReplayScheduler, ScheduleDiverged
 from difftest.shrink import shrink
-
-EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
 
 # Further subcommands, one module each: ``register(sub)`` adds a parser whose
 # defaults hold ``run=callable(args) -> exit status``.
@@ -32,13 +42,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        sys.stderr.write(f"difftest: {message}\n")
-        sys.exit(EXIT_USAGE)
+    def error(self, message: str) -> None:  # one line, exit 2 (caught in main)
+        raise UsageError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="difftest", description=__doc__)
+    p = _Parser(prog="difftest", description=__doc__, epilog=EPILOG)
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     c = sub.add_parser("check", help="random scenarios under random schedules")
@@ -65,12 +74,22 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the built-in implementations")
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)
+    for sp in sub.choices.values():  # the exit-status contract under every --help
+        sp.epilog = f"{sp.epilog}\n\n{EPILOG}" if sp.epilog else EPILOG
     return p
 
 
+def one_line(message: object, limit: int = 300) -> str:
+    """An error message as one bounded line, whatever the input it quotes."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Every subcommand's exit status comes from here (difftest.errors)."""
     try:
+        args = _parser().parse_args(argv)
+        validate(args)
         if args.cmd == "check":
             return _check(args)
         if args.cmd == "replay":
@@ -80,15 +99,50 @@ def main(argv: list[str] | None = None) -> int:
         for name in BUILTIN:
             print(f"{name:28s} {_summary(load(name))}")
         return EXIT_CLEAN
-    except (ImplError, ReproError, ScenarioError) as e:
-        print(f"difftest: {e}", file=sys.stderr)
+    except UsageError as e:
+        print(f"difftest: {one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
+    except PluginError as e:
+        print(e.plugin_traceback(), end="", file=sys.stderr)
+        print(f"difftest: {one_line(e)}", file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
         print("difftest: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into head: not an error of the run
         sys.stderr.close()
         return EXIT_CLEAN
+    except RecursionError as e:  # deep input that slipped past a cap: still input
+        print(f"difftest: input nested too deeply ({one_line(e)})", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as e:  # --help exits 0; a plugin calling sys.exit() is an error
+        if _plugin_frame(e) is None:
+            raise
+        return _internal(e)
+    except Exception as e:
+        return _internal(e)
+
+
+def _plugin_frame(e: BaseException) -> str | None:
+    """The innermost plugin file in ``e``'s traceback, if any."""
+    frames = [f.filename for f in traceback.extract_tb(e.__traceback__)]
+    return next((f for f in reversed(frames) if f in PLUGIN_FILES), None)
+
+
+def _internal(e: BaseException) -> int:
+    """Exit 3. An exception raised in a plugin's code shows the plugin's frames only;
+    one of difftest itself shows the whole traceback, to be reported."""
+    plugin = _plugin_frame(e)
+    if plugin is not None:
+        print(short_traceback(e, plugin), end="", file=sys.stderr)
+        print(f"difftest: the plugin {plugin} raised {type(e).__name__}", file=sys.stderr)
+    else:
+        traceback.print_exception(e, file=sys.stderr)
+        print(
+            f"difftest: internal error (a bug of difftest): {type(e).__name__}: {one_line(e)}",
+            file=sys.stderr,
+        )
+    return EXIT_INTERNAL
 
 
 def _summary(impl: type) -> str:
@@ -109,11 +163,6 @@ def _progress(s: Summary) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    for name in ("vcpus", "ops"):
-        if getattr(args, name) < 1:
-            raise ScenarioError(f"--{name} must be at least 1")
-    if args.ioctls < 0:
-        raise ScenarioError("--ioctls must not be negative")
     impl = load(args.impl)
     params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
     runs = args.runs if args.runs is not None or args.time is not None else 2000
@@ -157,8 +206,14 @@ def _replay(args: argparse.Namespace) -> int:
     sched = ReplayScheduler(repro.schedule, strict=args.impl is None)
     try:
         r = run(impl, repro.scenario, sched, trace=True)
-    except Exception as e:  # ScheduleDiverged: the file does not fit its own implementation
+    except ScheduleDiverged as e:  # the file does not fit its own implementation
         raise ReproError(f"{args.file}: schedule does not replay on {repro.impl}: {e}") from None
+    left = len(repro.schedule) - sched.pos
+    if sched.strict and left > 0:  # the run ended early: this is not the recorded run
+        raise ReproError(
+            f"{args.file}: schedule does not replay on {repro.impl}: the run ended after "
+            f"{sched.pos} steps with {left} recorded steps left over"
+        )
     recorded = repro.finding.kind if repro.finding else None
     same = [x for x in r.findings if x.kind == recorded]
     f = same[0] if same else r.first_bug or (r.findings[0] if r.findings else None)

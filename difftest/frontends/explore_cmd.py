@@ -14,9 +14,10 @@ import argparse
 import time
 from pathlib import Path
 
+from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INCOMPLETE
 from difftest.explore.dpor import Stats, explore
 from difftest.explore.scenarios import Bound, scenarios
-from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, _report, _write_repro
+from difftest.frontends.cli import _report, _write_repro
 from difftest.impls import load
 from difftest.model.scenario import ScenarioError
 from difftest.runner import Result, run
@@ -64,6 +65,10 @@ def _bound(a: argparse.Namespace) -> Bound:
     if a.pct is not None and (a.pct < 1 or a.depth < 1):
         raise ScenarioError("--pct and --depth must be at least 1")
     split = lambda s: tuple(x.strip() for x in s.split(",") if x.strip())  # noqa: E731
+    if not split(a.vcpu_ops):
+        raise ScenarioError("--vcpu-ops names no operation: the bound has no scenario")
+    if a.ioctls and not split(a.ioctl_ops):
+        raise ScenarioError("--ioctl-ops names no operation, but --ioctls asks for ioctl threads")
     return Bound(
         vcpus=a.vcpus,
         ops=a.ops,
@@ -80,8 +85,13 @@ def _bound(a: argparse.Namespace) -> Bound:
 def _explore(a: argparse.Namespace) -> int:
     bound = _bound(a)
     impl = load(a.impl)
-    todo = list(scenarios(bound))  # validates the bound before any work
     deadline = time.monotonic() + a.time if a.time is not None else None
+    todo = []
+    for s in scenarios(bound):  # validates the bound before any work
+        todo.append(s)
+        if deadline is not None and time.monotonic() > deadline:
+            print(f"incomplete: time ran out while enumerating scenarios ({len(todo)} so far)")
+            return EXIT_INCOMPLETE
     if a.pct is not None:
         return _pct(a, impl, todo, deadline)
     total = Stats()
@@ -99,7 +109,7 @@ def _explore(a: argparse.Namespace) -> int:
     _print_counts(a, total, done, len(todo))
     if done < len(todo):
         print(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof")
-        return EXIT_CLEAN
+        return EXIT_INCOMPLETE
     if a.preemptions is None or not total.bound_hit:
         print(f"proof: no bug in any schedule of the {done} scenarios")
     elif a.naive:
@@ -138,7 +148,7 @@ def _pct(a: argparse.Namespace, impl: type, todo: list, deadline: float | None) 
     for i, s in enumerate(todo):
         if deadline is not None and time.monotonic() > deadline:
             print(f"incomplete: time ran out after {i} of {len(todo)} scenarios")
-            break
+            return EXIT_INCOMPLETE
         n, k = len(s.thread_names), estimate_k(impl, s)
         sched = PCTScheduler(n, k, a.depth, a.seed * 1_000_003 + i)
         for _ in range(a.pct):

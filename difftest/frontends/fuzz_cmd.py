@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from difftest.check import GenParams
-from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE, _report
+from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INTERNAL, EXIT_USAGE
+from difftest.frontends.cli import _report
 from difftest.fuzz.harness import DifftestInternalError, Harness
 from difftest.fuzz.triage import DUPLICATE, INTERNAL, NEW, Triaged, slug, triage_dir
 from difftest.impls import load
 from difftest.model.scenario import ScenarioError
-
-EXIT_INTERNAL = 3  # difftest itself failed on some input: not a finding
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = ROOT / "fuzz_targets" / "fuzz_generic.py"

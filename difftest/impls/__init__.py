@@ -8,6 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from difftest.errors import PluginError, UsageError
 from difftest.impls.kernel.world import World
 
 BUILTIN = {
@@ -37,8 +38,12 @@ CORRECT = ("reference", "final")
 BROKEN = tuple(n for n in BUILTIN if n.startswith("broken-"))
 
 
-class ImplError(ValueError):
+class ImplError(UsageError):
     """An implementation name or plugin that cannot be loaded."""
+
+
+# Plugin files loaded so far (resolved paths): their frames are the user's own.
+PLUGIN_FILES: set[str] = set()
 
 
 def load(spec: str) -> type[World]:
@@ -61,10 +66,12 @@ def load(spec: str) -> type[World]:
         raise ImplError(f"cannot load plugin file {path_s!r}")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[mod_name] = module
+    PLUGIN_FILES.add(str(path.resolve()))
     try:
         module_spec.loader.exec_module(module)
-    except Exception as e:  # a user's file: report, do not trace back
-        raise ImplError(f"plugin {path_s!r} failed to import: {type(e).__name__}: {e}") from None
+    except (Exception, SystemExit) as e:  # the user's code raised (or exited): exit 3
+        del sys.modules[mod_name]
+        raise PluginError(f"plugin {path_s!r} failed to import", e, str(path.resolve())) from None
     cls = getattr(module, name, None)
     if not (isinstance(cls, type) and issubclass(cls, World)):
         raise ImplError(f"{path_s!r} has no implementation class {name!r}")
