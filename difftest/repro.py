@@ -69,11 +69,11 @@ def save_if_new(path: Path, r: Repro) -> bool:
     return write_new(path, dumps(r))
 
 
-def save_new(directory: Path, r: Repro) -> Path:
-    """Save under ``<impl>-<kind>[-N].json``, a name not taken yet: nothing written
-    earlier, or by a concurrent writer, is replaced."""
+def save_new(directory: Path, r: Repro, suffix: str = "") -> Path:
+    """Save under ``<impl>-<kind>[-suffix][-N].json``, a name not taken yet: nothing
+    written earlier, or by a concurrent writer, is replaced."""
     kind = r.finding.kind.value if r.finding else "none"
-    stem = f"{Path(r.impl).name.replace(':', '-')}-{kind}"
+    stem = f"{Path(r.impl).name.replace(':', '-')}-{kind}" + (f"-{suffix}" if suffix else "")
     names = lambda n: f"{stem}.json" if n == 1 else f"{stem}-{n}.json"  # noqa: E731
     return claim_new(directory, names, dumps(r))
 

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 import textwrap
+import time
 import traceback
 from pathlib import Path
 
@@ -21,16 +22,16 @@ from difftest.errors import (
     UsageError,
     short_traceback,
 )
+from difftest.frontends.interrupts import save_finding, sigterm_as_interrupt, write_repro
 from difftest.frontends.validate import validate
 from difftest.impls import BUILTIN, PLUGIN_FILES, load
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
 from difftest.report.explain import explain
 from difftest.report.table import render_report
-from difftest.repro import Repro, ReproError, save_new
+from difftest.repro import ReproError
 from difftest.repro import load as load_repro
 from difftest.runner import Result, run
 from difftest.schedulers.replay import ReplayScheduler, ScheduleDiverged
-from difftest.shrink import shrink
 
 # Further subcommands, one module each: ``register(sub)`` adds a parser whose
 # defaults hold ``run=callable(args) -> exit status``.
@@ -99,13 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         for name in BUILTIN:
             print(f"{name:28s} {_summary(load(name))}")
         return EXIT_CLEAN
-    except UsageError as e:
-        print(f"difftest: {one_line(e)}", file=sys.stderr)
-        return EXIT_USAGE
-    except PluginError as e:
+    except PluginError as e:  # before UsageError: a plugin that fails to import is one
         print(e.plugin_traceback(), end="", file=sys.stderr)
         print(f"difftest: {one_line(e)}", file=sys.stderr)
         return EXIT_INTERNAL
+    except UsageError as e:
+        print(f"difftest: {one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("difftest: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -166,11 +167,29 @@ def _check(args: argparse.Namespace) -> int:
     impl = load(args.impl)
     params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
     runs = args.runs if args.runs is not None or args.time is not None else 2000
-    s = random_check(
-        impl, seed=args.seed, runs=runs, seconds=args.time, params=params, progress=_progress
-    )
+    s = Summary()
+    start = time.monotonic()
+    with sigterm_as_interrupt():
+        try:
+            random_check(
+                impl,
+                seed=args.seed,
+                runs=runs,
+                seconds=args.time,
+                params=params,
+                progress=_progress,
+                summary=s,
+            )
+        except KeyboardInterrupt:  # write what was found, then exit 130
+            s.interrupted = True
+            s.seconds = time.monotonic() - start
+        return _check_result(args, impl, s)
+
+
+def _check_result(args: argparse.Namespace, impl: type, s: Summary) -> int:
+    stopped = " (interrupted)" if s.interrupted else ""
     print(
-        f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs, "
+        f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs{stopped}, "
         f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s"
     )
     if not s.runs_with:
@@ -181,19 +200,27 @@ def _check(args: argparse.Namespace) -> int:
             print(f"  {kind:18s} {SEVERITY[Kind(kind)]:8s} {n:6d}  {MEANING[Kind(kind)][:60]}")
     first = s.first_bug or s.first_soft
     if first is None:
-        return EXIT_CLEAN
-    if s.first_bug is not None and not args.no_shrink:
-        first = shrink(impl, first)
-    path = _write_repro(args.out, args.impl, first)
+        return EXIT_INTERRUPTED if s.interrupted else EXIT_CLEAN
+    saved = save_finding(
+        impl,
+        args.impl,
+        first,
+        args.out,
+        shrink_it=s.first_bug is not None and not args.no_shrink,
+        interrupted=s.interrupted,
+    )
     print()
-    print(_report(impl, first, args.width))
-    print(f"\nreproducer: {path}  (difftest replay {path})")
+    print(_report(impl, saved.result, args.width))
+    print(f"\nreproducer: {saved.path}  (difftest replay {saved.path})")
+    if saved.unshrunk is not None and saved.unshrunk != saved.path:
+        print(f"unshrunk:   {saved.unshrunk}")
+    if s.interrupted or saved.stopped:
+        return EXIT_INTERRUPTED
     return EXIT_FINDING if s.first_bug is not None else EXIT_CLEAN
 
 
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
-    f = r.first_bug or r.findings[0]
-    return save_new(out, Repro(impl_spec, r.scenario, r.execution.schedule, f))
+    return write_repro(out, impl_spec, r)
 
 
 def _report(impl: type, r: Result, width: int) -> str:

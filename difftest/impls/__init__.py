@@ -42,6 +42,14 @@ class ImplError(UsageError):
     """An implementation name or plugin that cannot be loaded."""
 
 
+class PluginImportError(ImplError, PluginError):
+    """The plugin's own code raised (or exited) while being imported: exit 3 with its
+    frames from the command line; still an ``ImplError`` to callers that only load."""
+
+    def __init__(self, what: str, exc: BaseException, plugin_file: str) -> None:
+        PluginError.__init__(self, what, exc, plugin_file)
+
+
 # Plugin files loaded so far (resolved paths): their frames are the user's own.
 PLUGIN_FILES: set[str] = set()
 
@@ -71,7 +79,9 @@ def load(spec: str) -> type[World]:
         module_spec.loader.exec_module(module)
     except (Exception, SystemExit) as e:  # the user's code raised (or exited): exit 3
         del sys.modules[mod_name]
-        raise PluginError(f"plugin {path_s!r} failed to import", e, str(path.resolve())) from None
+        raise PluginImportError(
+            f"plugin {path_s!r} failed to import", e, str(path.resolve())
+        ) from None
     cls = getattr(module, name, None)
     if not (isinstance(cls, type) and issubclass(cls, World)):
         raise ImplError(f"{path_s!r} has no implementation class {name!r}")
