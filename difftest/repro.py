@@ -150,12 +150,17 @@ def loads_bytes(data: bytes, source: str = "<input>") -> Repro:
         raise ReproError(f"{source}: {len(data):,} bytes, over the cap of {MAX_FILE_BYTES:,}")
     if data.startswith(_GZIP_MAGIC):
         raise ReproError(f"{source}: gzip-compressed; decompress it first (gunzip)")
+    if any(b < 0x09 or 0x0E <= b < 0x20 for b in data[:4096]):
+        raise ReproError(
+            f"{source}: binary data, not a reproducer; "
+            "a raw fuzzer input replays with replay --raw --impl NAME"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ReproError(
             f"{source}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
-            "a raw fuzzer input replays with replay --raw"
+            "a raw fuzzer input replays with replay --raw --impl NAME"
         ) from None
     return loads(text, source)
 

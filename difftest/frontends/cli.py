@@ -18,12 +18,14 @@ from difftest.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    MAX_FILE_BYTES,
     PluginError,
     UsageError,
     short_traceback,
 )
 from difftest.frontends.interrupts import save_finding, sigterm_as_interrupt, write_repro
 from difftest.frontends.validate import validate
+from difftest.fuzz.decode import decode
 from difftest.impls import BUILTIN, PLUGIN_FILES, load
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
 from difftest.report.explain import explain
@@ -71,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--impl", help="replay on another implementation (lenient schedule)")
     r.add_argument("--width", type=int, default=96)
     r.add_argument("--full", action="store_true", help="also show steps that changed nothing")
+    r.add_argument(
+        "--raw",
+        action="store_true",
+        help="FILE is a raw fuzzer input (libFuzzer crash-*, ClusterFuzzLite test case); "
+        "needs --impl",
+    )
 
     sub.add_parser("list", help="list the built-in implementations")
     for module in COMMAND_MODULES:
@@ -228,6 +236,8 @@ def _report(impl: type, r: Result, width: int) -> str:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    if args.raw:
+        return _replay_raw(args)
     repro = load_repro(args.file)
     impl = load(args.impl or repro.impl)
     sched = ReplayScheduler(repro.schedule, strict=args.impl is None)
@@ -261,6 +271,30 @@ def _replay(args: argparse.Namespace) -> int:
     else:
         verdict = f"changed (recorded {recorded.value if recorded else 'none'}, now {now})"
     print(f"\nverdict: {verdict}")
+    return EXIT_FINDING if r.bugs else EXIT_CLEAN
+
+
+def _replay_raw(args: argparse.Namespace) -> int:
+    """A fuzzer input decodes to one run (default scenario bounds, as the targets use)."""
+    if args.impl is None:
+        raise UsageError("replay --raw needs --impl: a raw input does not name its implementation")
+    impl = load(args.impl)
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"{args.file}: cannot read ({e.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(f"{args.file}: over the cap of {MAX_FILE_BYTES:,} bytes")
+    scenario, scheduler = decode(data)
+    r = run(impl, scenario, scheduler, trace=True)
+    assert r.execution.trace is not None
+    f = r.first_bug or (r.findings[0] if r.findings else None)
+    print(
+        render_report(impl.name, scenario, r.execution.trace, f, width=args.width, full=args.full)
+    )
+    kinds = ", ".join(sorted({x.kind.value for x in r.findings})) or "none"
+    print(f"\nverdict: findings {kinds} (raw input, {len(data)} bytes, on {impl.name})")
     return EXIT_FINDING if r.bugs else EXIT_CLEAN
 
 
