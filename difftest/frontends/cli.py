@@ -239,8 +239,14 @@ def _replay(args: argparse.Namespace) -> int:
     if args.raw:
         return _replay_raw(args)
     repro = load_repro(args.file)
+    if args.impl is None and repro.impl not in BUILTIN:
+        # Reading a file never runs code: a plugin is imported only if the command names it.
+        raise ReproError(
+            f"{args.file}: recorded on the plugin {repro.impl!r}; replay imports no code a "
+            f"file names: pass --impl {repro.impl} to run that plugin"
+        )
     impl = load(args.impl or repro.impl)
-    sched = ReplayScheduler(repro.schedule, strict=args.impl is None)
+    sched = ReplayScheduler(repro.schedule, strict=args.impl in (None, repro.impl))
     try:
         r = run(impl, repro.scenario, sched, trace=True)
     except ScheduleDiverged as e:  # the file does not fit its own implementation

@@ -54,6 +54,11 @@ class PluginImportError(ImplError, PluginError):
 PLUGIN_FILES: set[str] = set()
 
 
+def _shown(text: str) -> str:
+    """A user's string in an error: quoted, and short whatever its length."""
+    return repr(text) if len(text) <= 80 else repr(text[:60]) + f"... ({len(text)} characters)"
+
+
 def load(spec: str) -> type[World]:
     """``final`` or ``path/to/file.py:ClassName`` -> the implementation class."""
     if spec in BUILTIN:
@@ -61,12 +66,18 @@ def load(spec: str) -> type[World]:
         return getattr(importlib.import_module(module), cls)
     if ":" not in spec:
         raise ImplError(
-            f"unknown implementation {spec!r} (built-in: {', '.join(BUILTIN)}; or FILE.py:NAME)"
+            f"unknown implementation {_shown(spec)} (built-in: {', '.join(BUILTIN)}; "
+            "or FILE.py:NAME)"
         )
     path_s, _, name = spec.rpartition(":")
     path = Path(path_s)
-    if not path.is_file():
-        raise ImplError(f"plugin file {path_s!r} not found")
+    try:
+        found = path.is_file()
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        msg = getattr(e, "strerror", None) or e
+        raise ImplError(f"plugin file {_shown(path_s)}: {msg}") from None
+    if not found:
+        raise ImplError(f"plugin file {_shown(path_s)} not found")
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
     mod_name = f"difftest_plugin_{path.stem}_{digest}"
     module_spec = importlib.util.spec_from_file_location(mod_name, path)
