@@ -34,7 +34,7 @@ MAX_DEPTH = 32  # JSON nesting depth of a reproducer (its own schema needs 5)
 MAX_RUNS = 10**12
 MAX_SECONDS = 10**7  # about four months
 MAX_WIDTH = 1_000
-MIN_WIDTH = 40
+MIN_WIDTH = 60  # the narrowest table difftest.report.wrap lays out without cutting a name
 
 
 class UsageError(ValueError):
