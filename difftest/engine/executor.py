@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from random import Random
 from typing import Protocol
 
 from difftest.engine.points import Kfunc, Point
@@ -85,6 +86,11 @@ def execute(
     state it changed. A scheduler with an ``on_step(tid, pending)`` method (the
     systematic explorers) is shown the pending points once before the first step
     (``tid`` None) and after every step, so it can tell where a step ends.
+
+    A scheduler whose ``uniform_rng()`` returns a ``random.Random`` promises to be
+    ``ChoiceScheduler`` over ``rng.randrange``; untraced, its choices are drawn
+    inline (``_run_uniform``) from the same stream, so the schedule is the same
+    as the general loop's, only cheaper (tests/test_engine_digest.py pins it).
     """
     named = world.threads()
     names = [n for n, _ in named]
@@ -99,29 +105,54 @@ def execute(
     on_step = getattr(scheduler, "on_step", None)
     if on_step is not None:
         on_step(None, pending)
+    elif snapshot is None:
+        uniform = getattr(scheduler, "uniform_rng", None)
+        rng = uniform() if uniform is not None else None
+        if rng is not None and type(rng)._randbelow is Random._randbelow_with_getrandbits:
+            return _run_uniform(world, rng, names, gens, pending, max_steps)
+    return _run(world, scheduler, on_step, snapshot, names, gens, pending, max_steps)
+
+
+def _stuck(world: World, names: list[str], pending: list[Point | None]) -> str:
+    """Every unfinished thread is blocked: report a deadlock, or "done" if none is left."""
+    if any(p is not None for p in pending):
+        blocked = ", ".join(
+            f"{names[i]} in {p.op}({p.obj})" for i, p in enumerate(pending) if p is not None
+        )
+        world.on_stuck("deadlock", blocked)
+        return "deadlock"
+    return "done"
+
+
+def _run(
+    world: World,
+    scheduler: Scheduler,
+    on_step: Callable[[int | None, list[Point | None]], None] | None,
+    snapshot: Callable[[], dict[str, object]] | None,
+    names: list[str],
+    gens: list[Kfunc | None],
+    pending: list[Point | None],
+    max_steps: int,
+) -> Execution:
+    """The general loop: any scheduler, optional tracing and ``on_step``."""
     schedule: list[int] = []
     trace: list[Step] | None = [] if snapshot is not None else None
     before = snapshot() if snapshot is not None else None
     current: int | None = None
-    n = len(gens)
+    live = [i for i, p in enumerate(pending) if p is not None]
+    next_task, halted = scheduler.next_task, world.halted
     while True:
-        runnable = [
-            i for i in range(n) if (p := pending[i]) is not None and (p.ready is None or p.ready())
-        ]
+        runnable = []
+        for i in live:
+            ready = pending[i].ready  # type: ignore[union-attr]
+            if ready is None or ready():
+                runnable.append(i)
         if not runnable:
-            if any(p is not None for p in pending):
-                blocked = ", ".join(
-                    f"{names[i]} in {pending[i].op}({pending[i].obj})"  # type: ignore[union-attr]
-                    for i in range(n)
-                    if pending[i] is not None
-                )
-                world.on_stuck("deadlock", blocked)
-                return Execution(schedule, "deadlock", trace)
-            return Execution(schedule, "done", trace)
+            return Execution(schedule, _stuck(world, names, pending), trace)
         if len(schedule) >= max_steps:
             world.on_stuck("budget", f"{max_steps} steps")
             return Execution(schedule, "budget", trace)
-        tid = scheduler.next_task(runnable, current)
+        tid = next_task(runnable, current)
         current = tid
         schedule.append(tid)
         world.current = tid
@@ -130,9 +161,11 @@ def execute(
         gen = gens[tid]
         assert point is not None and gen is not None
         stack = call_stack(gen) if trace is not None else ()
-        pending[tid] = _advance(gen)
-        if pending[tid] is None:
-            gens[tid] = None
+        try:
+            pending[tid] = next(gen)
+        except StopIteration:
+            pending[tid] = gens[tid] = None
+            live.remove(tid)
         if on_step is not None:
             on_step(tid, pending)
         if trace is not None and snapshot is not None and before is not None:
@@ -142,8 +175,74 @@ def execute(
                 Step(len(schedule) - 1, tid, point.op, point.obj, point.write, stack, changes)
             )
             before = after
-        if world.halted():
+        if halted():
             return Execution(schedule, "halted", trace)
+
+
+def _run_uniform(
+    world: World,
+    rng: Random,
+    names: list[str],
+    gens: list[Kfunc | None],
+    pending: list[Point | None],
+    max_steps: int,
+) -> Execution:
+    """``_run`` specialised to ``ChoiceScheduler(RandomSource)``, untraced: the hot
+    loop of ``difftest check``.
+
+    The choice is ``ChoiceScheduler.next_task``'s, inlined: with k > 1 runnable
+    threads it draws ``rng.randrange(k)`` exactly as ``Random._randbelow`` does
+    (k.bit_length() bits, redrawn while out of range) and indexes
+    ``[current, *other runnable threads]``; with one runnable thread it draws
+    nothing.
+    """
+    getrandbits = rng.getrandbits
+    halted = world.halted
+    schedule: list[int] = []
+    record = schedule.append
+    current = -1
+    step = 0
+    live = [i for i, p in enumerate(pending) if p is not None]
+    while True:
+        runnable = []
+        pos = -1  # current's index in runnable, if it can go on
+        for i in live:
+            ready = pending[i].ready  # type: ignore[union-attr]
+            if ready is None or ready():
+                if i == current:
+                    pos = len(runnable)
+                runnable.append(i)
+        k = len(runnable)
+        if k == 0:
+            return Execution(schedule, _stuck(world, names, pending))
+        if step >= max_steps:
+            world.on_stuck("budget", f"{max_steps} steps")
+            return Execution(schedule, "budget")
+        if k == 1:
+            tid = runnable[0]
+        else:
+            bits = k.bit_length()
+            c = getrandbits(bits)
+            while c >= k:
+                c = getrandbits(bits)
+            if pos < 0:
+                tid = runnable[c]
+            elif c == 0:
+                tid = current
+            else:
+                tid = runnable[c - 1] if c <= pos else runnable[c]
+        current = tid
+        record(tid)
+        world.current = tid
+        world.now = step
+        step += 1
+        try:
+            pending[tid] = gens[tid].send(None)  # type: ignore[union-attr]
+        except StopIteration:
+            pending[tid] = gens[tid] = None
+            live.remove(tid)
+        if halted():
+            return Execution(schedule, "halted")
 
 
 def _advance(gen: Kfunc | None) -> Point | None:

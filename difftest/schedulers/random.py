@@ -17,6 +17,10 @@ class RandomSource:
     def draw(self, n: int) -> int:
         return self.rng.randrange(n)
 
+    def uniform_rng(self) -> random.Random | None:
+        """``self.rng`` while ``draw`` is ``rng.randrange`` (not overridden)."""
+        return self.rng if type(self).draw is RandomSource.draw else None
+
 
 class RandomScheduler(ChoiceScheduler):
     def __init__(self, seed: int) -> None:
