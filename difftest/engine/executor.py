@@ -200,18 +200,26 @@ def _run_uniform(
     halted = world.halted
     schedule: list[int] = []
     record = schedule.append
-    current = -1
     step = 0
-    live = [i for i, p in enumerate(pending) if p is not None]
+    current = 0
+    cur_ok = False  # the thread that ran last can run again
+    live = [i for i, p in enumerate(pending) if p is not None]  # ascending
+    # Threads whose pending step has a ``ready`` predicate; while there are none,
+    # the live threads are exactly the runnable ones and no list is built.
+    waiting = [p is not None and p.ready is not None for p in pending]
+    n_waiting = sum(waiting)
     while True:
-        runnable = []
-        pos = -1  # current's index in runnable, if it can go on
-        for i in live:
-            ready = pending[i].ready  # type: ignore[union-attr]
-            if ready is None or ready():
-                if i == current:
-                    pos = len(runnable)
-                runnable.append(i)
+        if n_waiting:
+            runnable = []
+            cur_ok = False
+            for i in live:
+                ready = pending[i].ready  # type: ignore[union-attr]
+                if ready is None or ready():
+                    if i == current:
+                        cur_ok = True
+                    runnable.append(i)
+        else:
+            runnable = live
         k = len(runnable)
         if k == 0:
             return Execution(schedule, _stuck(world, names, pending))
@@ -221,26 +229,38 @@ def _run_uniform(
         if k == 1:
             tid = runnable[0]
         else:
+            # ChoiceScheduler's order is [current, *the others ascending]
             bits = k.bit_length()
             c = getrandbits(bits)
             while c >= k:
                 c = getrandbits(bits)
-            if pos < 0:
+            if not cur_ok:
                 tid = runnable[c]
             elif c == 0:
                 tid = current
             else:
-                tid = runnable[c - 1] if c <= pos else runnable[c]
+                tid = runnable[c - 1]
+                if tid >= current:
+                    tid = runnable[c]
         current = tid
         record(tid)
         world.current = tid
         world.now = step
         step += 1
         try:
-            pending[tid] = gens[tid].send(None)  # type: ignore[union-attr]
+            point = pending[tid] = gens[tid].send(None)  # type: ignore[union-attr]
         except StopIteration:
             pending[tid] = gens[tid] = None
             live.remove(tid)
+            cur_ok = False
+            if waiting[tid]:
+                waiting[tid] = False
+                n_waiting -= 1
+        else:
+            cur_ok = True
+            if (point.ready is not None) != waiting[tid]:
+                waiting[tid] = not waiting[tid]
+                n_waiting += 1 if waiting[tid] else -1
         if halted():
             return Execution(schedule, "halted")
 

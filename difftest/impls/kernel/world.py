@@ -7,6 +7,8 @@ as in the kernel; Python mangles a leading ``__``, so the kernel's ``__foo`` is
 
 from __future__ import annotations
 
+from functools import partial
+
 from difftest.engine.points import Kfunc, Point
 from difftest.model.scenario import Scenario, parse_ioctl
 from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, VM, Mode, Reason, VCpu, bit, snapshot
@@ -168,7 +170,7 @@ class World:
         """
         self.idle[tid] = True
         while True:
-            yield Point("idle", f"{vcpu.name}.requests", False, lambda: self._wake(vcpu))
+            yield Point("idle", f"{vcpu.name}.requests", False, partial(self._wake, vcpu))
             if vcpu.requests:
                 self.idle[tid] = False
                 yield from self.vcpu_enter_guest(vcpu, "run")
@@ -181,6 +183,11 @@ class World:
     def _wake(self, vcpu: VCpu) -> bool:
         if vcpu.requests:
             return True
-        return all(self.idle[i] or self.finished[i] for i in range(len(self.idle))) and not any(
-            v.requests for v in self.vm.vcpus
-        )
+        idle, finished = self.idle, self.finished
+        for i in range(len(idle)):  # plain loops: this is polled at every step
+            if not (idle[i] or finished[i]):
+                return False
+        for v in self.vm.vcpus:  # noqa: SIM110 (a generator costs more here)
+            if v.requests:
+                return False
+        return True
