@@ -11,8 +11,9 @@ and each one's ratio to the reference.
 With ``--against REV``: builds a git worktree of REV in a temporary directory and
 runs the same N runs of ``--impl`` from this tree and from REV's tree, each in a
 fresh interpreter, alternating K times so that load on a shared machine hits both
-alike. Prints both medians and the ratio (this tree / REV), and checks that both
-trees executed the same number of steps.
+alike. Prints both medians and the ratio (this tree / REV), by wall time and by
+the process's CPU time (less disturbed by other load on a shared machine), and
+checks that both trees executed the same number of steps.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ from difftest.impls import load
 impl, runs = load(sys.argv[1]), int(sys.argv[2])
 params = GenParams(vcpus=3, ioctls=1, ops=4)
 steps = 0
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 for i in range(runs):
     steps += run_seed(impl, 0, i, params).execution.steps
-dt = time.perf_counter() - t0
-print(json.dumps({"file": difftest.__file__, "steps": steps, "seconds": dt}))
+dt, dc = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"file": difftest.__file__, "steps": steps, "seconds": dt, "cpu": dc}))
 """
 
 
@@ -105,24 +106,28 @@ def against(rev: str, impl: str, runs: int, repeat: int) -> None:
         try:
             trees = {"this tree": ROOT, f"rev {sha}": other}
             rates: dict[str, list[float]] = {k: [] for k in trees}
+            cpu: dict[str, list[float]] = {k: [] for k in trees}
             steps: dict[str, set[float]] = {k: set() for k in trees}
             for _ in range(repeat):
                 for label, tree in trees.items():
                     d = _worker(tree, impl, runs)
                     rates[label].append(d["steps"] / d["seconds"])
+                    cpu[label].append(d["steps"] / d["cpu"])
                     steps[label].add(d["steps"])
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT)
     print(f"{impl}, standard scenario, {runs} runs per sample, {repeat} alternated samples each")
-    print("| tree | steps | median steps/s | min | max |")
-    print("|---|---:|---:|---:|---:|")
+    print("| tree | steps | median steps/s (wall) | min | max | median steps/s (CPU) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for label, r in rates.items():
         print(
             f"| {label} | {'/'.join(f'{s:,.0f}' for s in sorted(steps[label]))} "
-            f"| {statistics.median(r):,.0f} | {min(r):,.0f} | {max(r):,.0f} |"
+            f"| {statistics.median(r):,.0f} | {min(r):,.0f} | {max(r):,.0f} "
+            f"| {statistics.median(cpu[label]):,.0f} |"
         )
     a, b = (statistics.median(r) for r in rates.values())
-    print(f"ratio (this tree / rev {sha}): {a / b:.2f}x")
+    ca, cb = (statistics.median(r) for r in cpu.values())
+    print(f"ratio (this tree / rev {sha}): {a / b:.2f}x wall, {ca / cb:.2f}x CPU time")
     if steps["this tree"] != steps[f"rev {sha}"]:
         print("warning: the two trees executed different numbers of steps")
 

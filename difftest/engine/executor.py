@@ -113,6 +113,9 @@ def execute(
     return _run(world, scheduler, on_step, snapshot, names, gens, pending, max_steps)
 
 
+_BITS = tuple(k.bit_length() for k in range(64))
+
+
 def _stuck(world: World, names: list[str], pending: list[Point | None]) -> str:
     """Every unfinished thread is blocked: report a deadlock, or "done" if none is left."""
     if any(p is not None for p in pending):
@@ -198,28 +201,32 @@ def _run_uniform(
     """
     getrandbits = rng.getrandbits
     halted = world.halted
+    # A world that records findings in a list can only halt when it grows.
+    findings = getattr(world, "findings", None)
+    if type(findings) is not list:
+        findings = None
+    seen = 0
     schedule: list[int] = []
     record = schedule.append
     step = 0
     current = 0
-    cur_ok = False  # the thread that ran last can run again
+    cur_ok = False  # the thread that ran last is live
     live = [i for i, p in enumerate(pending) if p is not None]  # ascending
-    # Threads whose pending step has a ``ready`` predicate; while there are none,
-    # the live threads are exactly the runnable ones and no list is built.
-    waiting = [p is not None and p.ready is not None for p in pending]
-    n_waiting = sum(waiting)
+    # The ``ready`` predicates of pending steps that have one, by thread. Only
+    # these are evaluated; while all hold, the live threads are the runnable ones
+    # and no list is built. (Predicates are pure, so their order does not matter.)
+    conds = {i: p.ready for i, p in enumerate(pending) if p is not None and p.ready is not None}
     while True:
-        if n_waiting:
-            runnable = []
-            cur_ok = False
-            for i in live:
-                ready = pending[i].ready  # type: ignore[union-attr]
-                if ready is None or ready():
+        runnable = live
+        ok = cur_ok
+        if conds:
+            for i, ready in conds.items():
+                if not ready():
+                    if runnable is live:
+                        runnable = live.copy()
+                    runnable.remove(i)
                     if i == current:
-                        cur_ok = True
-                    runnable.append(i)
-        else:
-            runnable = live
+                        ok = False
         k = len(runnable)
         if k == 0:
             return Execution(schedule, _stuck(world, names, pending))
@@ -230,11 +237,11 @@ def _run_uniform(
             tid = runnable[0]
         else:
             # ChoiceScheduler's order is [current, *the others ascending]
-            bits = k.bit_length()
+            bits = _BITS[k] if k < 64 else k.bit_length()
             c = getrandbits(bits)
             while c >= k:
                 c = getrandbits(bits)
-            if not cur_ok:
+            if not ok:
                 tid = runnable[c]
             elif c == 0:
                 tid = current
@@ -253,16 +260,18 @@ def _run_uniform(
             pending[tid] = gens[tid] = None
             live.remove(tid)
             cur_ok = False
-            if waiting[tid]:
-                waiting[tid] = False
-                n_waiting -= 1
+            conds.pop(tid, None)
         else:
             cur_ok = True
-            if (point.ready is not None) != waiting[tid]:
-                waiting[tid] = not waiting[tid]
-                n_waiting += 1 if waiting[tid] else -1
-        if halted():
-            return Execution(schedule, "halted")
+            ready = point.ready
+            if ready is not None:
+                conds[tid] = ready
+            elif conds:
+                conds.pop(tid, None)
+        if findings is None or len(findings) != seen:
+            if halted():
+                return Execution(schedule, "halted")
+            seen = len(findings) if findings is not None else 0
 
 
 def _advance(gen: Kfunc | None) -> Point | None:
