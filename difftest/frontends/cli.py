@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from difftest.check import GenParams, Summary, random_check
+from difftest.check import PORTFOLIO, SEARCHES, GenParams, Summary, default_jobs, random_check
 from difftest.impls import BUILTIN, ImplError, load
 from difftest.model.scenario import ScenarioError
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
@@ -55,6 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
     c.add_argument("--width", type=int, default=96, help="table width in columns")
+    c.add_argument(
+        "--search",
+        choices=("portfolio", *SEARCHES),
+        default="portfolio",
+        help="schedules per run: random, PCT, POS, or all three interleaved (default)",
+    )
+    c.add_argument(
+        "--jobs", type=int, default=None, help="processes (default: every core available)"
+    )
+    c.add_argument("--shard", default=None, metavar="K/N", help="run only shard K of N (from 1)")
 
     r = sub.add_parser("replay", help="re-run a reproducer and print its interleaving")
     r.add_argument("file", type=Path)
@@ -114,16 +124,33 @@ def _check(args: argparse.Namespace) -> int:
             raise ScenarioError(f"--{name} must be at least 1")
     if args.ioctls < 0:
         raise ScenarioError("--ioctls must not be negative")
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise ScenarioError("--jobs must be at least 1")
+    shard = parse_shard(args.shard)
     impl = load(args.impl)
     params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
     runs = args.runs if args.runs is not None or args.time is not None else 2000
+    searches = PORTFOLIO if args.search == "portfolio" else (args.search,)
     s = random_check(
-        impl, seed=args.seed, runs=runs, seconds=args.time, params=params, progress=_progress
+        impl,
+        seed=args.seed,
+        runs=runs,
+        seconds=args.time,
+        params=params,
+        progress=_progress,
+        searches=searches,
+        jobs=jobs,
+        shard=shard,
     )
+    where = f" --shard {shard[0]}/{shard[1]}" if shard != (1, 1) else ""
     print(
-        f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs, "
-        f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s"
+        f"difftest check --impl {args.impl} --seed {args.seed} --search {args.search}{where}: "
+        f"{s.runs} runs, {s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s "
+        f"({jobs} job{'s' if jobs > 1 else ''})"
     )
+    if s.first_bug_index is not None:
+        print(f"first bug: run {s.first_bug_index} ({searches[s.first_bug_index % len(searches)]})")
     if not s.runs_with:
         print("findings: none")
     else:
@@ -140,6 +167,19 @@ def _check(args: argparse.Namespace) -> int:
     print(_report(impl, first, args.width))
     print(f"\nreproducer: {path}  (difftest replay {path})")
     return EXIT_FINDING if s.first_bug is not None else EXIT_CLEAN
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N) with 1 <= K <= N; None -> (1, 1), the whole run."""
+    if text is None:
+        return (1, 1)
+    k, sep, n = text.partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit():
+        raise ScenarioError(f"--shard must be K/N, e.g. 1/4, not {text!r}")
+    kk, nn = int(k), int(n)
+    if not 1 <= kk <= nn:
+        raise ScenarioError(f"--shard {text}: K must be between 1 and N")
+    return (kk, nn)
 
 
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
