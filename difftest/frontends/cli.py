@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "difftest.frontends.explore_cmd",
     "difftest.frontends.mutants_cmd",
     "difftest.frontends.fuzz_cmd",
+    "difftest.frontends.merge_cmd",
 )
 
 

@@ -23,6 +23,7 @@ from difftest.frontends.cli import (
     _report,
     _write_repro,
     emit,
+    parse_shard,
     reproducer_entry,
 )
 from difftest.impls import load
@@ -62,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--depth", type=int, default=3, help="PCT bug depth d")
     e.add_argument("--seed", type=int, default=0, help="PCT seed")
     e.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
+    e.add_argument(
+        "--shard", default=None, metavar="K/N", help="only scenarios K-1, K-1+N, ... (from 1)"
+    )
     e.add_argument("--width", type=int, default=80)
     output.add_json_flag(e)
     e.set_defaults(run=_explore)
@@ -90,6 +94,8 @@ def _explore(a: argparse.Namespace) -> int:
     bound = _bound(a)
     impl = load(a.impl)
     todo = list(scenarios(bound))  # validates the bound before any work
+    shard = parse_shard(a.shard)
+    todo = todo[shard[0] - 1 :: shard[1]]
     a.doc.update(impl=a.impl, reproducers=[])
     a.doc["explore"] = {
         "mode": "pct" if a.pct is not None else "naive" if a.naive else "dpor",
@@ -98,6 +104,7 @@ def _explore(a: argparse.Namespace) -> int:
         "counterexample_preemptions": None,
         "scenarios_done": 0,
         "scenarios_total": len(todo),
+        "shard": list(shard),
     }
     deadline = time.monotonic() + a.time if a.time is not None else None
     if a.pct is not None:
