@@ -108,12 +108,16 @@ def execute(
     elif snapshot is None:
         uniform = getattr(scheduler, "uniform_rng", None)
         rng = uniform() if uniform is not None else None
-        if rng is not None and type(rng)._randbelow is Random._randbelow_with_getrandbits:
+        if (
+            rng is not None
+            and type(rng)._randbelow is Random._randbelow_with_getrandbits  # type: ignore[attr-defined]
+            and len(gens) < len(_BITS)
+        ):
             return _run_uniform(world, rng, names, gens, pending, max_steps)
     return _run(world, scheduler, on_step, snapshot, names, gens, pending, max_steps)
 
 
-_BITS = tuple(k.bit_length() for k in range(64))
+_BITS = tuple(k.bit_length() for k in range(1024))
 
 
 def _stuck(world: World, names: list[str], pending: list[Point | None]) -> str:
@@ -201,17 +205,21 @@ def _run_uniform(
     """
     getrandbits = rng.getrandbits
     halted = world.halted
-    # A world that records findings in a list can only halt when it grows.
+    # A world that records findings in a list can only halt when it grows; any
+    # other world is asked after every step.
     findings = getattr(world, "findings", None)
-    if type(findings) is not list:
-        findings = None
-    seen = 0
+    watch = type(findings) is list
+    if not watch:
+        findings = []
+    seen = -1 if not watch else 0
     schedule: list[int] = []
     record = schedule.append
     step = 0
     current = 0
     cur_ok = False  # the thread that ran last is live
     live = [i for i, p in enumerate(pending) if p is not None]  # ascending
+    resume = [g.send if g is not None else None for g in gens]
+    bits = _BITS[: len(gens) + 1]
     # The ``ready`` predicates of pending steps that have one, by thread. Only
     # these are evaluated; while all hold, the live threads are the runnable ones
     # and no list is built. (Predicates are pure, so their order does not matter.)
@@ -228,19 +236,19 @@ def _run_uniform(
                     if i == current:
                         ok = False
         k = len(runnable)
-        if k == 0:
-            return Execution(schedule, _stuck(world, names, pending))
-        if step >= max_steps:
+        if step >= max_steps or k == 0:
+            if k == 0:
+                return Execution(schedule, _stuck(world, names, pending))
             world.on_stuck("budget", f"{max_steps} steps")
             return Execution(schedule, "budget")
         if k == 1:
             tid = runnable[0]
         else:
             # ChoiceScheduler's order is [current, *the others ascending]
-            bits = _BITS[k] if k < 64 else k.bit_length()
-            c = getrandbits(bits)
+            b = bits[k]
+            c = getrandbits(b)
             while c >= k:
-                c = getrandbits(bits)
+                c = getrandbits(b)
             if not ok:
                 tid = runnable[c]
             elif c == 0:
@@ -255,7 +263,7 @@ def _run_uniform(
         world.now = step
         step += 1
         try:
-            point = pending[tid] = gens[tid].send(None)  # type: ignore[union-attr]
+            point = pending[tid] = resume[tid](None)  # type: ignore[misc]
         except StopIteration:
             pending[tid] = gens[tid] = None
             live.remove(tid)
@@ -266,12 +274,12 @@ def _run_uniform(
             ready = point.ready
             if ready is not None:
                 conds[tid] = ready
-            elif conds:
-                conds.pop(tid, None)
-        if findings is None or len(findings) != seen:
+            elif tid in conds:
+                del conds[tid]
+        if len(findings) != seen:  # type: ignore[arg-type]
             if halted():
                 return Execution(schedule, "halted")
-            seen = len(findings) if findings is not None else 0
+            seen = len(findings) if watch else -1  # type: ignore[arg-type]
 
 
 def _advance(gen: Kfunc | None) -> Point | None:

@@ -20,13 +20,14 @@ class RandomSource:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        self._bits = self.rng.getrandbits
 
     def draw(self, n: int) -> int:
         if n > 0 and _BELOW_BY_BITS:  # randrange(n) without its two wrapper calls
             k = n.bit_length()
-            r = self.rng.getrandbits(k)
+            r = self._bits(k)
             while r >= n:
-                r = self.rng.getrandbits(k)
+                r = self._bits(k)
             return r
         return self.rng.randrange(n)
 
