@@ -16,6 +16,7 @@ summary and the first reproducer do not depend on how the work was split.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -70,6 +71,7 @@ class Summary:
     first_bug_index: int | None = None  # run index of first_bug
     first_soft_index: int | None = None
     bug_runs_by: Counter[str] = field(default_factory=Counter)  # search -> runs with a bug
+    interrupted: bool = False  # set by a caller that stopped the runs (Ctrl-C, SIGTERM)
 
     @property
     def bug_runs(self) -> int:
@@ -191,8 +193,10 @@ _WORKER_JOB: _Job | None = None
 
 
 def _init_worker(job: _Job) -> None:
+    """Ctrl-C reaches the whole process group; the parent alone handles it."""
     global _WORKER_JOB
     _WORKER_JOB = job
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _chunk(start: int, stop: int) -> _Part:
@@ -225,6 +229,7 @@ def random_check(
     searches: Sequence[str] = ("random",),
     jobs: int = 1,
     shard: tuple[int, int] = (1, 1),
+    summary: Summary | None = None,
 ) -> Summary:
     """Run indices below ``runs`` that belong to ``shard`` (K, N): K-1, K-1+N, ...
     (or as many as ``seconds`` allow).
@@ -234,6 +239,8 @@ def random_check(
     ``CHUNK`` consecutive positions; a chunk is only handed out while there is
     time and no bug is known (``stop_on_bug``), and every chunk handed out is
     finished, so the runs done are always a prefix of the shard's sequence.
+    ``summary`` is filled in as runs finish, so a caller that catches an interrupt
+    still has every finding so far.
     """
     job = _Job(impl, seed, params or GenParams(), tuple(searches), shard)
     if runs is not None:  # ``runs`` counts indices 0..runs-1 of every shard together
@@ -241,27 +248,30 @@ def random_check(
     for name in job.searches:
         if name not in SEARCHES:
             raise ValueError(f"unknown search {name!r} (known: {', '.join(SEARCHES)})")
-    if jobs > 1 and (runs is None or runs > CHUNK):
-        s = _parallel(job, runs, seconds, progress, progress_every, stop_on_bug, jobs)
-    else:
-        s = _serial(job, runs, seconds, progress, progress_every, stop_on_bug)
-    # The first findings are re-run from their index: runs are deterministic.
-    if s.first_bug is None and s.first_bug_index is not None:
-        s.first_bug = job.result((s.first_bug_index - shard[0] + 1) // shard[1])
-    if s.first_soft is None and s.first_soft_index is not None:
-        s.first_soft = job.result((s.first_soft_index - shard[0] + 1) // shard[1])
+    s = summary if summary is not None else Summary()
+    try:
+        if jobs > 1 and (runs is None or runs > CHUNK):
+            _parallel(s, job, runs, seconds, progress, progress_every, stop_on_bug, jobs)
+        else:
+            _serial(s, job, runs, seconds, progress, progress_every, stop_on_bug)
+    finally:
+        # The first findings are re-run from their index: runs are deterministic.
+        if s.first_bug is None and s.first_bug_index is not None:
+            s.first_bug = job.result((s.first_bug_index - shard[0] + 1) // shard[1])
+        if s.first_soft is None and s.first_soft_index is not None:
+            s.first_soft = job.result((s.first_soft_index - shard[0] + 1) // shard[1])
     return s
 
 
 def _serial(
+    s: Summary,
     job: _Job,
     runs: int | None,
     seconds: float | None,
     progress: Callable[[Summary], None] | None,
     progress_every: float,
     stop_on_bug: bool,
-) -> Summary:
-    s = Summary()
+) -> None:
     start = last = time.monotonic()
     pos = 0
     while (runs is None or pos < runs) and (seconds is None or time.monotonic() - start < seconds):
@@ -282,10 +292,10 @@ def _serial(
         if stop_on_bug and s.first_bug is not None:
             break
     s.seconds = time.monotonic() - start
-    return s
 
 
 def _parallel(
+    s: Summary,
     job: _Job,
     runs: int | None,
     seconds: float | None,
@@ -293,23 +303,23 @@ def _parallel(
     progress_every: float,
     stop_on_bug: bool,
     jobs: int,
-) -> Summary:
+) -> None:
     """Chunks to a pool of forked processes, at most two per process in flight.
 
     Fork (not spawn): the workers inherit the loaded implementation, including
     a plugin loaded from a file, and start in milliseconds without importing
     anything again; chunks and their results are small tuples of numbers.
     """
-    s = Summary()
     start = last = time.monotonic()
     inflight: list[Future[_Part]] = []
     pos = 0
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=get_context("fork"),
         initializer=_init_worker,
         initargs=(job,),
-    ) as pool:
+    )
+    try:
         while True:
             more = (runs is None or pos < runs) and not (
                 stop_on_bug and s.first_bug_index is not None
@@ -329,5 +339,6 @@ def _parallel(
                 s.seconds = now - start
                 progress(s)
                 last = now
+    finally:  # on an interrupt: finish the chunks running, start no other
+        pool.shutdown(wait=True, cancel_futures=True)
     s.seconds = time.monotonic() - start
-    return s

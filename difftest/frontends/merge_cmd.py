@@ -17,10 +17,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INCOMPLETE, EXIT_USAGE
 from difftest.frontends import output
-from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE
 
-EXIT_INCOMPLETE = 4
 MERGEABLE = ("check", "explore", "mutants")
 
 

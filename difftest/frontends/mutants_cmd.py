@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from difftest.frontends import output
-from difftest.frontends.cli import parse_shard
+from difftest.frontends.validate import parse_shard
 from difftest.impls import ImplError
 from difftest.scoreboard import Cell, default_impls, render, score
 from difftest.search import SEARCHES
