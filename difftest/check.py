@@ -15,6 +15,8 @@ summary and the first reproducer do not depend on how the work was split.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import time
@@ -193,10 +195,16 @@ _WORKER_JOB: _Job | None = None
 
 
 def _init_worker(job: _Job) -> None:
-    """Ctrl-C reaches the whole process group; the parent alone handles it."""
+    """Ctrl-C reaches the whole process group; the parent alone handles it. A
+    worker whose parent is killed gets SIGTERM (Linux) instead of waiting on as
+    an orphan: its task pipe never reports end-of-file, since its siblings hold
+    the other end too."""
     global _WORKER_JOB
     _WORKER_JOB = job
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _chunk(start: int, stop: int) -> _Part:

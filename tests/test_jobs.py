@@ -100,3 +100,36 @@ def test_cli_rejects_zero_jobs(capsys):
 
     assert main(["check", "--impl", "final", "--runs", "1", "--jobs", "0"]) == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_workers_do_not_outlive_a_killed_check(tmp_path):
+    """SIGKILL of ``check --jobs 2`` takes its workers with it (PR_SET_PDEATHSIG)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["check", "--impl", "final", "--runs", "1000000", "--jobs", "2"]
+    p = subprocess.Popen(
+        [sys.executable, "-m", "difftest", *args, "--out", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    kids: list[str] = []
+    for _ in range(100):
+        time.sleep(0.2)
+        kids = subprocess.run(
+            ["pgrep", "-P", str(p.pid)], capture_output=True, text=True
+        ).stdout.split()
+        if len(kids) == 2:
+            break
+    assert len(kids) == 2
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    for _ in range(50):
+        time.sleep(0.2)
+        if not any(os.path.exists(f"/proc/{k}") for k in kids):
+            break
+    assert not any(os.path.exists(f"/proc/{k}") for k in kids)
