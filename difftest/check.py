@@ -319,7 +319,7 @@ def _parallel(
     anything again; chunks and their results are small tuples of numbers.
     """
     start = last = time.monotonic()
-    inflight: list[Future[_Part]] = []
+    inflight: list[tuple[Future[_Part], int, int]] = []
     pos = 0
     pool = ProcessPoolExecutor(
         max_workers=jobs,
@@ -336,12 +336,24 @@ def _parallel(
                 more = False
             while more and len(inflight) < 2 * jobs:
                 stop = pos + CHUNK if runs is None else min(pos + CHUNK, runs)
-                inflight.append(pool.submit(_chunk, pos, stop))
+                inflight.append((pool.submit(_chunk, pos, stop), pos, stop))
                 pos = stop
                 more = runs is None or pos < runs
             if not inflight:
                 break
-            _add(s, inflight.pop(0).result())  # in order: results merge deterministically
+            fut, first, stop = inflight.pop(0)  # in order: results merge deterministically
+            try:
+                part = fut.result()
+            except BaseException:
+                if not fut.done() or fut.cancelled() or fut.exception() is None:
+                    raise  # the parent's own interrupt, or a broken pool
+                # A run raised in a worker: run its chunk here, so that the
+                # exception surfaces with its own frames (plugin code among them),
+                # exactly as with one job. Runs are deterministic.
+                for p in range(first, stop):
+                    job.result(p)
+                raise
+            _add(s, part)
             now = time.monotonic()
             if progress is not None and now - last >= progress_every:
                 s.seconds = now - start

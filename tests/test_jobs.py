@@ -133,3 +133,34 @@ def test_workers_do_not_outlive_a_killed_check(tmp_path):
         if not any(os.path.exists(f"/proc/{k}") for k in kids):
             break
     assert not any(os.path.exists(f"/proc/{k}") for k in kids)
+
+
+class _Boom(RuntimeError):
+    pass
+
+
+def _raising_impl():
+    from difftest.impls.final import Final
+
+    class Raising(Final):
+        name = "raising"
+
+        def svm_inject_irq(self, vcpu, reinjected):
+            if len(self.scenario.vcpus) == 3 and self.scenario.vcpus[0].guest_if:
+                raise _Boom("raised by the implementation")
+            yield from Final.svm_inject_irq(self, vcpu, reinjected)
+
+    return Raising
+
+
+def test_an_exception_in_a_worker_surfaces_with_its_own_frames():
+    """A run that raises in a worker is re-run in the parent: the exception has
+    the implementation's frames, as with one job."""
+    import traceback
+
+    impl = _raising_impl()
+    for jobs in (1, 2):
+        with pytest.raises(_Boom) as e:
+            random_check(impl, seed=0, runs=400, jobs=jobs)
+        names = [f.name for f in traceback.extract_tb(e.value.__traceback__)]
+        assert "svm_inject_irq" in names, (jobs, names)
