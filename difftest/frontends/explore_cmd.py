@@ -1,11 +1,17 @@
 """``difftest explore``: every schedule of every scenario within a bound.
 
-DPOR by default: a proof when unbounded, or the counterexample with the
-fewest preemptions the search finds. Bounded DPOR is not complete within its
-bound, so a clean bounded run is reported as such; ``--naive`` enumerates every
-schedule (within the bound, if one is given), and a clean finish of that is a
-proof within the bound. ``--pct RUNS`` samples PCT schedules instead and
-prints the paper's probability bound.
+By default a stateful search (``difftest.explore.stateful``) by increasing
+preemption bound, 0, 1, 2 and then unbounded: a shallow bug is found as fast as
+a bounded search finds it, and a clean finish is a proof over every schedule.
+With ``--preemptions P`` it stops at P: a clean finish is a proof within the
+bound. ``--dpor`` runs stateless DPOR instead (bounded DPOR is not complete
+within its bound, so a clean bounded run is not a proof); ``--naive``
+enumerates every schedule. ``--pct RUNS`` samples PCT schedules and prints the
+paper's probability bound.
+
+Exit status: 0 clean (a proof, or as far as the method stated goes), 1 a bug,
+2 bad input, 4 incomplete (time or executions ran out; the last line says how
+far the search got).
 """
 
 from __future__ import annotations
@@ -14,14 +20,18 @@ import argparse
 import time
 from pathlib import Path
 
-from difftest.explore.dpor import Stats, explore
+from difftest.explore.dpor import Outcome, Stats, explore
 from difftest.explore.scenarios import Bound, scenarios
+from difftest.explore.stateful import explore_stateful
 from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, _report, _write_repro
 from difftest.impls import load
-from difftest.model.scenario import ScenarioError
+from difftest.model.scenario import Scenario, ScenarioError
 from difftest.runner import Result, run
 from difftest.schedulers.pct import PCTScheduler, pct_bound, pct_bound_runs
 from difftest.search.pct import estimate_k
+
+# The search ran out of time or executions before it covered what it was asked to.
+EXIT_INCOMPLETE = 4
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -44,12 +54,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--initial", default="", help="comma-separated initial inhibit reasons")
     e.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
     e.add_argument("--preemptions", type=int, default=None, help="bound (tries 0..P in turn)")
-    e.add_argument(
+    m = e.add_mutually_exclusive_group()
+    m.add_argument(
+        "--dpor",
+        action="store_true",
+        help="stateless DPOR instead of the stateful search (bounded: not a proof)",
+    )
+    m.add_argument(
         "--naive",
         action="store_true",
-        help="enumerate every schedule (no reduction): slow, but a clean finish is a proof",
+        help="enumerate every schedule, no reduction and no state caching",
     )
     e.add_argument("--time", type=float, default=None, metavar="SECONDS", help="give up after")
+    e.add_argument(
+        "--max-executions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="give up after N executions in all",
+    )
     e.add_argument("--pct", type=int, default=None, metavar="RUNS", help="PCT runs per scenario")
     e.add_argument("--depth", type=int, default=3, help="PCT bug depth d")
     e.add_argument("--seed", type=int, default=0, help="PCT seed")
@@ -61,6 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _bound(a: argparse.Namespace) -> Bound:
     if a.preemptions is not None and a.preemptions < 0:
         raise ScenarioError("--preemptions must not be negative")
+    if a.max_executions is not None and a.max_executions < 1:
+        raise ScenarioError("--max-executions must be at least 1")
     if a.pct is not None and (a.pct < 1 or a.depth < 1):
         raise ScenarioError("--pct and --depth must be at least 1")
     split = lambda s: tuple(x.strip() for x in s.split(",") if x.strip())  # noqa: E731
@@ -80,15 +105,39 @@ def _bound(a: argparse.Namespace) -> Bound:
 def _explore(a: argparse.Namespace) -> int:
     bound = _bound(a)
     impl = load(a.impl)
-    todo = list(scenarios(bound))  # validates the bound before any work
     deadline = time.monotonic() + a.time if a.time is not None else None
+    todo: list[Scenario] = []
+    for s in scenarios(bound):  # validates the bound before any work
+        if deadline is not None and time.monotonic() > deadline:
+            print(
+                f"incomplete: time ran out while enumerating scenarios ({len(todo)} so far); "
+                "0 explored, no proof"
+            )
+            return EXIT_INCOMPLETE
+        todo.append(s)
     if a.pct is not None:
         return _pct(a, impl, todo, deadline)
     total = Stats()
     done = 0
+    left = a.max_executions
+    o: Outcome | None = None
     for s in todo:
-        o = explore(impl, s, preemptions=a.preemptions, deadline=deadline, reduce=not a.naive)
+        if a.dpor or a.naive:
+            o = explore(
+                impl,
+                s,
+                preemptions=a.preemptions,
+                deadline=deadline,
+                reduce=not a.naive,
+                max_executions=left,
+            )
+        else:
+            o = explore_stateful(
+                impl, s, preemptions=a.preemptions, deadline=deadline, max_executions=left
+            )
         total.add(o.stats)
+        if left is not None:
+            left -= o.stats.executions
         if o.counterexample is not None:
             _print_counts(a, total, done + 1, len(todo))
             print(f"counterexample with {o.preemptions} preemption(s)")
@@ -98,30 +147,47 @@ def _explore(a: argparse.Namespace) -> int:
         done += 1
     _print_counts(a, total, done, len(todo))
     if done < len(todo):
-        print(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof")
-        return EXIT_CLEAN
+        assert o is not None
+        why = "time" if deadline is not None and time.monotonic() > deadline else "executions"
+        deepest = o.stats.deepest
+        at = (
+            f"; scenario {done + 1} finished preemption bound {deepest}"
+            if deepest is not None
+            else f"; scenario {done + 1} finished no bound"
+        )
+        print(
+            f"incomplete: {why} ran out after {done} of {len(todo)} scenarios{at}, "
+            f"{total.executions} executions; no proof"
+        )
+        return EXIT_INCOMPLETE
     if a.preemptions is None or not total.bound_hit:
         print(f"proof: no bug in any schedule of the {done} scenarios")
-    elif a.naive:
+    elif a.dpor:
         print(
-            f"proof within the bound: no bug in any schedule with at most {a.preemptions} "
-            f"preemption(s) of the {done} scenarios"
+            f"bounded: no bug in any schedule DPOR reached with at most {a.preemptions} "
+            "preemption(s) (bounded DPOR is not complete within the bound)"
         )
     else:
         print(
-            f"bounded: no bug in any schedule DPOR reached with at most {a.preemptions} "
-            "preemption(s) (bounded DPOR is not complete within the bound; --naive is)"
+            f"proof within the bound: no bug in any schedule with at most {a.preemptions} "
+            f"preemption(s) of the {done} scenarios"
         )
     return EXIT_CLEAN
 
 
 def _print_counts(a: argparse.Namespace, t: Stats, done: int, total: int) -> None:
-    print(
-        f"difftest explore --impl {a.impl}: {done}/{total} scenarios, "
-        f"{t.executions} executions ({t.complete} complete, {t.sleep_blocked} sleep-set "
-        f"blocked, {t.pruned} over the bound), {t.classes} equivalence classes, "
-        f"{t.per_class:.2f} executions/class, {t.states} states, {t.seconds:.1f} s"
-    )
+    head = f"difftest explore --impl {a.impl}: {done}/{total} scenarios, {t.executions} executions"
+    if a.dpor or a.naive:
+        print(
+            f"{head} ({t.complete} complete, {t.sleep_blocked} sleep-set "
+            f"blocked, {t.pruned} over the bound), {t.classes} equivalence classes, "
+            f"{t.per_class:.2f} executions/class, {t.states} states, {t.seconds:.1f} s"
+        )
+    else:
+        print(
+            f"{head} ({t.complete} complete, {t.revisits} cut at a state seen before), "
+            f"{t.states} states, {t.seconds:.1f} s"
+        )
 
 
 def _found(a: argparse.Namespace, impl: type, r: Result) -> int:
