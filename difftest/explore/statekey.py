@@ -7,13 +7,13 @@ stateful search may explore only one of them. What the key covers:
 - **The world**, walked generically from the world object: every attribute of
   every object reachable from it (the VM, the vCPUs, the locks, and whatever
   oracle or observer objects hang off it), every element of its lists, dicts
-  and tuples. An object met a second time is keyed by the path it was first met
-  at, so aliasing is part of the key. A value of a type the walk does not know
+  and tuples. An object met a second time is keyed by the order it was first met
+  in, so aliasing is part of the key. A value of a type the walk does not know
   is an error, never silently dropped: a state that is not covered could merge
   two states with different futures.
 - **Each thread's position**: for every generator frame of its ``yield from``
   chain, the code object, the instruction offset (``gi_frame.f_lasti``) and the
-  locals (objects of the world by their path), plus the pending ``Point`` and
+  locals (objects of the world by that label), plus the pending ``Point`` and
   its ``ready`` predicate.
 
 Left out, because nothing in a run reads them to decide anything: the
@@ -38,6 +38,18 @@ SKIP = frozenset({"current", "now", "scenario", "thread_names", "name"})
 STEP_INDEX = frozenset({"ghost_blind_since"})
 
 _ATOMS = (type(None), bool, int, float, str, bytes, enum.Enum)
+_ATOM_TYPES = frozenset({type(None), bool, int, float, str, bytes})
+_UNSET = "<unset slot>"  # compared by identity
+_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
+def _slots(cls: type) -> tuple[str, ...]:
+    names = _SLOTS.get(cls)
+    if names is None:
+        names = _SLOTS[cls] = tuple(
+            sorted({n for c in cls.__mro__ for n in getattr(c, "__slots__", ())})
+        )
+    return names
 
 
 class UncoveredState(TypeError):
@@ -53,60 +65,64 @@ class StateKey:
         self.world = world
         self.gens = gens
         self.intern = intern
-        self.labels: dict[int, str] = {}
+        self.labels: dict[int, int] = {}
         self.pos: list[int] = []
 
     # -- the world ----------------------------------------------------------
 
     def world_key(self) -> int:
         self.labels = {}
-        return self._id(("W", self._obj(self.world, "w", top=True)))
+        return self._id(("W", self._obj(self.world, "world", top=True)))
 
-    def _obj(self, obj: Any, path: str, *, top: bool = False) -> tuple[Any, ...]:
-        self.labels[id(obj)] = path
-        if hasattr(obj, "__dict__"):
-            names = sorted(vars(obj))
+    def _obj(self, obj: Any, where: str, *, top: bool = False) -> tuple[Any, ...]:
+        """An object's fields; the object is labelled by the order it was met in."""
+        self.labels[id(obj)] = len(self.labels)
+        d = getattr(obj, "__dict__", None)
+        if d is not None:
+            items = sorted(d.items())
+            if top:
+                items = [(n, v) for n, v in items if n not in SKIP]
         else:
-            names = sorted({n for c in type(obj).__mro__ for n in getattr(c, "__slots__", ())})
+            items = [(n, getattr(obj, n, _UNSET)) for n in _slots(type(obj))]
         out: list[Any] = [type(obj).__name__]
-        for n in names:
-            if top and n in SKIP or n.startswith("__"):
-                continue
-            if not hasattr(obj, n):
-                continue
-            v = getattr(obj, n)
+        val = self._val
+        for n, v in items:
             if n in STEP_INDEX:
-                out.append((n, v is not None))
+                v = v is not None
+            elif type(v) in _ATOM_TYPES or v is _UNSET:
+                pass
             elif top and n == "findings":
-                out.append((n, tuple(sorted({f.kind.value for f in v}))))
+                v = tuple(sorted({f.kind.value for f in v}))
             else:
-                out.append((n, self._val(v, f"{path}.{n}")))
+                v = val(v, n)
+            out.append(v if d is None else (n, v))
         return tuple(out)
 
-    def _val(self, v: Any, path: str) -> Any:
-        if isinstance(v, _ATOMS):
+    def _val(self, v: Any, where: str) -> Any:
+        if type(v) in _ATOM_TYPES or isinstance(v, _ATOMS):
             return v
         ref = self.labels.get(id(v))
         if ref is not None:
             return ("@", ref)
         if isinstance(v, (list, tuple)):
-            self.labels[id(v)] = path
-            return (type(v).__name__, *(self._val(x, f"{path}[{i}]") for i, x in enumerate(v)))
-        if isinstance(v, dict):
-            self.labels[id(v)] = path
+            self.labels[id(v)] = len(self.labels)
+            val = self._val
             return (
-                "dict",
-                *sorted((repr(k), self._val(x, f"{path}[{k!r}]")) for k, x in v.items()),
+                type(v).__name__,
+                *(x if type(x) in _ATOM_TYPES else val(x, where) for x in v),
             )
+        if isinstance(v, dict):
+            self.labels[id(v)] = len(self.labels)
+            return ("dict", *sorted((repr(k), self._val(x, where)) for k, x in v.items()))
         if isinstance(v, (set, frozenset)):
             return ("set", *sorted(repr(x) for x in v))
         if isinstance(v, types.MethodType):
-            return ("method", v.__func__.__qualname__, self._val(v.__self__, path + ".__self__"))
+            return ("method", v.__func__.__qualname__, self._val(v.__self__, where))
         if isinstance(v, types.FunctionType):
             return ("fn", v.__qualname__)
         if hasattr(v, "__dict__") or hasattr(type(v), "__slots__"):
-            return self._obj(v, path)
-        raise UncoveredState(f"state key: cannot cover {path} of type {type(v).__name__}")
+            return self._obj(v, where)
+        raise UncoveredState(f"state key: cannot cover {where} of type {type(v).__name__}")
 
     # -- thread positions -----------------------------------------------------
 
@@ -160,7 +176,7 @@ class StateKey:
 
     def key(self, pending: Sequence[Point | None]) -> tuple[int, ...]:
         """The state now: world, positions, pending steps."""
-        w = self.world_key()  # labels first: locals refer to world objects by path
+        w = self.world_key()  # labels first: locals refer to world objects by label
         self.pos = [self._position(i) for i in range(len(self.gens))]
         pend = self._id(
             tuple(None if p is None else self._local(p) for p in pending)  # type: ignore[arg-type]
