@@ -234,8 +234,10 @@ def test_stateful_agrees_with_naive_unbounded(impl: str, i: int) -> None:
     assert got.exhaustive
     assert got.outcomes == naive.outcomes
     assert got.kinds == naive.kinds
-    direct = StatefulExplorer(impl_cls(impl), s, stop_on_bug=False, collect=True).explore()
-    assert direct.outcomes == naive.outcomes
+    for reduce in (False, True):  # with and without sleep sets
+        ex = StatefulExplorer(impl_cls(impl), s, reduce=reduce, stop_on_bug=False, collect=True)
+        direct = ex.explore()
+        assert direct.outcomes == naive.outcomes and direct.kinds == naive.kinds
 
 
 @pytest.mark.slow
@@ -247,9 +249,12 @@ def test_stateful_agrees_with_naive_everywhere(impl: str, name: str) -> None:
         if bound is None and name != "run+set":
             continue  # naive enumeration of the others takes minutes
         naive = _naive(impl, s, bound)
-        got = StatefulExplorer(impl_cls(impl), s, bound=bound, stop_on_bug=False, collect=True)
-        out = got.explore()
-        assert out.outcomes == naive.outcomes and out.kinds == naive.kinds, (impl, bound)
+        for reduce in (False, True) if bound is None else (False,):
+            got = StatefulExplorer(
+                impl_cls(impl), s, bound=bound, reduce=reduce, stop_on_bug=False, collect=True
+            )
+            out = got.explore()
+            assert out.outcomes == naive.outcomes and out.kinds == naive.kinds, (impl, bound)
 
 
 class _Spin(Final):
@@ -279,9 +284,10 @@ def test_stateful_reports_a_cycle_as_the_step_budget_naive_runs_into() -> None:
     s = TINY[0]  # two threads
     naive = _naive(_Spin, s, None)
     assert "step-budget" in naive.kinds
-    got = StatefulExplorer(_Spin, s, stop_on_bug=False, collect=True).explore()
-    assert _cut_by_budget_as_one(got.outcomes) == _cut_by_budget_as_one(naive.outcomes)
-    assert got.kinds == naive.kinds
+    for reduce in (False, True):
+        got = StatefulExplorer(_Spin, s, reduce=reduce, stop_on_bug=False, collect=True).explore()
+        assert _cut_by_budget_as_one(got.outcomes) == _cut_by_budget_as_one(naive.outcomes)
+        assert got.kinds == naive.kinds
     first = explore_stateful(_Spin, s)
     assert first.counterexample is not None
     assert first.counterexample.execution.outcome == "budget"
@@ -331,3 +337,14 @@ def test_cli_explore_finds_prepatch_by_deepening(tmp_path, capsys) -> None:
     assert main(args) == 1
     out = capsys.readouterr().out
     assert "counterexample with 1 preemption" in out
+
+
+@pytest.mark.parametrize("impl", ["reference", "broken-per-vcpu-irqwin", "broken-zap-after-unlock"])
+def test_sleep_sets_with_state_caching_visit_every_state(impl: str) -> None:
+    """Sleep sets prune transitions, never states (Godefroid 1996, ch. 5): the
+    reduced search must store exactly as many states as the plain one."""
+    s = ONE_OP["run+set"] if impl != "broken-zap-after-unlock" else ONE_OP["apic+set"]
+    plain = StatefulExplorer(impl_cls(impl), s, stop_on_bug=False).explore()
+    reduced = StatefulExplorer(impl_cls(impl), s, reduce=True, stop_on_bug=False).explore()
+    assert reduced.stats.states == plain.stats.states
+    assert reduced.stats.executions < plain.stats.executions

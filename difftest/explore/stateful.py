@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from difftest.engine.points import Point
 from difftest.explore.dpor import Outcome, Stats, outcome_key
 from difftest.explore.statekey import StateKey
+from difftest.explore.track import Footprint, Tracker, instrument, release
 from difftest.impls.kernel.world import World
 from difftest.model.scenario import Scenario
 from difftest.runner import Result, run, step_budget
@@ -50,6 +51,8 @@ class _Node:
     prev: int | None
     enabled: tuple[int, ...]
     key: tuple[Any, ...]
+    sleep: dict[int, Footprint] = field(default_factory=dict)
+    fp: Footprint | None = None
 
     def cost(self, t: int) -> int:
         return self.preemptions + int(self.prev in self.enabled and t != self.prev)
@@ -64,6 +67,7 @@ class StatefulExplorer:
         scenario: Scenario,
         *,
         bound: int | None = None,
+        reduce: bool = False,
         stop_on_bug: bool = True,
         collect: bool = False,
         deadline: float | None = None,
@@ -71,7 +75,14 @@ class StatefulExplorer:
     ) -> None:
         self.impl = impl
         self.scenario = scenario
+        if reduce and bound is not None:
+            raise ValueError("sleep sets are not complete within a preemption bound")
         self.bound = bound
+        self.reduce = reduce
+        self.tracker = Tracker()
+        self.keep: list[object] = []
+        # with sleep sets: the sleep set a state was last expanded with
+        self.slept: dict[tuple[Any, ...], dict[int, Footprint]] = {}
         self.stop_on_bug = stop_on_bug
         self.collect = collect
         self.deadline = deadline
@@ -86,6 +97,8 @@ class StatefulExplorer:
     # -- the scheduler interface ---------------------------------------------
 
     def attach(self, world: World) -> None:
+        if self.reduce:
+            self.keep = instrument(world, self.tracker)
         threads = world.threads()
         self.world = world
         self.gens = [g for _, g in threads]
@@ -95,9 +108,27 @@ class StatefulExplorer:
         self.k = 0
         self.keyer: StateKey | None = None
         self.pending: Sequence[Point | None] = ()
+        self.child_sleep: dict[int, Footprint] = {}
 
     def on_step(self, tid: int | None, pending: list[Point | None]) -> None:
         self.pending = pending
+        if self.reduce and tid is not None:
+            fp = self.tracker.stop()
+            assert fp is not None
+            node = self.nodes[self.k - 1]
+            node.fp = fp
+            self.child_sleep = {
+                q: f for q, f in node.sleep.items() if q != tid and not f.conflicts(fp)
+            }
+
+    def _run(self, t: int) -> int:
+        """Track the step's footprint; a blocked step's predicate reads are part of it."""
+        if self.reduce:
+            self.tracker.start()
+            p = self.pending[t]
+            if p is not None and p.ready is not None:
+                p.ready()
+        return t
 
     def next_task(self, runnable: Sequence[int], current: int | None) -> int:
         k = self.k
@@ -106,13 +137,20 @@ class StatefulExplorer:
             node = self.nodes[k]
             if node.chosen not in runnable:
                 raise RuntimeError(f"stateful explorer: replay diverged at step {k}")
-            return node.chosen
+            return self._run(node.chosen)
         if self.keyer is None:
             self.keyer = StateKey(self.world, self.gens, self.intern)
         key = self.keyer.key(self.pending)
         if self.bound is not None:
             key = (*key, current)
-        pre = self.nodes[-1].cost(self.nodes[-1].chosen) if self.nodes else 0
+        if self.reduce:
+            return self._run(self._expand_reduced(key, runnable, current, k))
+        # preemptions so far; unbounded they do not matter: every state once
+        pre = (
+            self.nodes[-1].cost(self.nodes[-1].chosen)
+            if self.nodes and self.bound is not None
+            else 0
+        )
         seen = self.visited.get(key)
         if seen is not None and seen <= pre:
             if key in self.on_path and self.cycle is None:
@@ -133,16 +171,48 @@ class StatefulExplorer:
         self.nodes.append(node)
         return node.chosen
 
+    def _expand_reduced(
+        self, key: tuple[Any, ...], runnable: Sequence[int], current: int | None, k: int
+    ) -> int:
+        """Sleep sets with state caching (Godefroid, LNCS 1032, 1996, section 5.3): a
+        state met again is expanded only for the threads asleep at every earlier
+        visit but awake now, and remembers the intersection of the sleep sets."""
+        sleep = self.child_sleep
+        enabled = tuple(runnable)
+        order = [current, *(t for t in enabled if t != current)] if current in enabled else enabled
+        before = self.slept.get(key)
+        if before is None:
+            self.slept[key] = dict(sleep)
+            self.stats.states += 1
+            todo = [t for t in order if t not in sleep]
+            if not todo:
+                raise _Cut("sleep")
+        else:
+            if key in self.on_path and self.cycle is None:
+                self.cycle = (self.on_path[key], k)
+            self.slept[key] = {t: f for t, f in before.items() if t in sleep}
+            todo = [t for t in order if t in before and t not in sleep]
+            if not todo:
+                raise _Cut
+        self.on_path.setdefault(key, k)
+        node = _Node(todo[0], todo[1:], 0, current, enabled, key, dict(sleep))
+        self.nodes.append(node)
+        return node.chosen
+
     # -- driving ---------------------------------------------------------------
 
     def _backtrack(self) -> bool:
         while self.nodes:
             node = self.nodes[-1]
             if node.todo:
+                if self.reduce and node.fp is not None:
+                    node.sleep[node.chosen] = node.fp
                 node.chosen = node.todo.pop(0)
+                node.fp = None
                 return True
             self.nodes.pop()
-            self.on_path.pop(node.key, None)
+            if self.on_path.get(node.key) == len(self.nodes):
+                del self.on_path[node.key]
         return False
 
     def explore(self) -> Outcome:
@@ -159,13 +229,19 @@ class StatefulExplorer:
             self.stats.executions += 1
             try:
                 r = run(self.impl, self.scenario, self)  # type: ignore[arg-type]
-            except _Cut:
-                self.stats.revisits += 1
+            except _Cut as c:
+                self.tracker.stop()
+                release(self.keep)
+                if c.args == ("sleep",):
+                    self.stats.sleep_blocked += 1
+                else:
+                    self.stats.revisits += 1
                 if self.cycle is not None and self._livelock(out):
                     break
                 if not self._backtrack():
                     break
                 continue
+            release(self.keep)
             self.stats.complete += 1
             kinds |= {f.kind.value for f in r.findings}
             if self.collect:
@@ -208,6 +284,7 @@ def explore_stateful(
     *,
     preemptions: int | None = None,
     deepen: Sequence[int] = (0, 1, 2),
+    reduce: bool = True,
     stop_on_bug: bool = True,
     collect: bool = False,
     deadline: float | None = None,
@@ -232,6 +309,7 @@ def explore_stateful(
             impl,
             scenario,
             bound=b,
+            reduce=reduce and b is None,
             stop_on_bug=stop_on_bug,
             collect=collect,
             deadline=deadline,

@@ -105,7 +105,8 @@ class StateKey:
         if ref is not None:
             return ("@", ref)
         if isinstance(v, (list, tuple)):
-            self.labels[id(v)] = len(self.labels)
+            if isinstance(v, list):  # identity matters for what can change, not for tuples
+                self.labels[id(v)] = len(self.labels)
             val = self._val
             return (
                 type(v).__name__,
