@@ -85,7 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--depth", type=int, default=3, help="PCT bug depth d")
     e.add_argument("--seed", type=int, default=0, help="PCT seed")
     e.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
-    e.add_argument("--width", type=int, default=96)
+    e.add_argument("--width", type=int, default=80)
+    output.add_json_flag(e)
     e.set_defaults(run=_explore)
 
 
