@@ -1,6 +1,6 @@
 """difftest against the SPIN model checker on one bounded configuration.
 
-    python -m benchmarks.spin_compare [--repeat K] [--seeds N] [--cap S]
+    python -m benchmarks.spin_compare [--repeat K] [--seeds N] [--cap S] [--proof-cap S]
 
 The configuration is Sean's scenario (``SEAN`` in tests/helpers.py): two vCPUs,
 each with an ExtINT pending and needing one IRQ window. ``benchmarks/spin/``
@@ -245,6 +245,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="SPIN builds (pan runs 3x each)")
     ap.add_argument("--seeds", type=int, default=11, help="random-search trials")
     ap.add_argument("--cap", type=float, default=30.0, help="seconds before a DFS gives up")
+    ap.add_argument(
+        "--proof-cap", type=float, default=300.0, help="seconds before the stateful proof gives up"
+    )
     args = ap.parse_args()
     missing = spin_missing()
     bugs = {"lost-window", "warn"}
@@ -295,7 +298,7 @@ def main() -> None:
         print(
             f"| difftest explore --dpor, {label} | - | - | {explore_row('prepatch', p, args.cap)} |"
         )
-    row, _, _ = stateful_row("prepatch", args.cap)
+    row, _, _ = stateful_row("prepatch", args.proof_cap)
     print(f"| difftest explore (stateful, bounds 0, 1, 2, then unbounded) | - | - | {row} |")
     for label, r in spin_rows.items():
         rand_s = rand[label.partition(", cc")[0]]
@@ -343,7 +346,7 @@ def main() -> None:
     for p in (2, None):
         label = "unbounded" if p is None else f"preemptions <= {p}"
         print(f"| difftest explore --dpor, {label} | - | {explore_row('final', p, args.cap)} |")
-    row, proof_s, states = stateful_row("final", args.cap)
+    row, proof_s, states = stateful_row("final", args.proof_cap)
     print(f"| difftest explore (stateful, bounds 0, 1, 2, then unbounded) | - | {row} |")
     if spin_final is not None:
         total = spin_final.compile_s + spin_final.pan_s

@@ -3,6 +3,8 @@ the same outcomes as naive enumeration of every schedule."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from difftest.engine.points import Kfunc, rd, wr
@@ -15,6 +17,7 @@ from difftest.frontends.cli import main
 from difftest.impls import BUILTIN
 from difftest.impls.final import Final
 from difftest.model.scenario import Scenario
+from difftest.model.state import Reason
 from difftest.oracle.findings import Kind
 from difftest.runner import run
 from difftest.schedulers.replay import ReplayScheduler
@@ -305,17 +308,23 @@ def test_state_key_sees_world_and_position() -> None:
     cls = impl_cls("final")
     keys = []
     intern: dict = {}  # keys are only comparable through one intern table
-    for change in (None, "world", "position"):
+    for change in (None, "world", "position", "ghost", "observer"):
         w = cls(TINY[0])
+        w.observer = SimpleNamespace(seen=0)  # oracle state kept by an observer object
         gens = [g for _, g in w.threads()]
         pending = [next(g) for g in gens]
         if change == "world":
             w.vm.irq_window_count = 1
         elif change == "position":
             pending[1] = next(gens[1])
+        elif change == "ghost":
+            w.ghost_issued.append((Reason.PIT_REINJ, True))
+        elif change == "observer":
+            w.observer.seen = 1
         keys.append(StateKey(w, gens, intern).key(pending))
-    assert keys[0] != keys[1] and keys[0] != keys[2]
+    assert len(set(keys)) == len(keys)
     again = cls(TINY[0])
+    again.observer = SimpleNamespace(seen=0)
     gens = [g for _, g in again.threads()]
     assert StateKey(again, gens, intern).key([next(g) for g in gens]) == keys[0]
 
