@@ -20,26 +20,17 @@ import argparse
 import time
 from pathlib import Path
 
+from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INCOMPLETE
 from difftest.explore.dpor import Outcome, Stats, explore
 from difftest.explore.scenarios import Bound, scenarios
 from difftest.explore.stateful import explore_stateful
 from difftest.frontends import output
-from difftest.frontends.cli import (
-    EXIT_CLEAN,
-    EXIT_FINDING,
-    _report,
-    _write_repro,
-    emit,
-    reproducer_entry,
-)
+from difftest.frontends.cli import _report, _write_repro, emit, reproducer_entry
 from difftest.impls import load
 from difftest.model.scenario import Scenario, ScenarioError
 from difftest.runner import Result, run
 from difftest.schedulers.pct import PCTScheduler, pct_bound, pct_bound_runs
 from difftest.search.pct import estimate_k
-
-# The search ran out of time or executions before it covered what it was asked to.
-EXIT_INCOMPLETE = 4
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -98,6 +89,10 @@ def _bound(a: argparse.Namespace) -> Bound:
     if a.pct is not None and (a.pct < 1 or a.depth < 1):
         raise ScenarioError("--pct and --depth must be at least 1")
     split = lambda s: tuple(x.strip() for x in s.split(",") if x.strip())  # noqa: E731
+    if not split(a.vcpu_ops):
+        raise ScenarioError("--vcpu-ops names no operation: the bound has no scenario")
+    if a.ioctls and not split(a.ioctl_ops):
+        raise ScenarioError("--ioctl-ops names no operation, but --ioctls asks for ioctl threads")
     return Bound(
         vcpus=a.vcpus,
         ops=a.ops,
@@ -122,11 +117,13 @@ def _explore(a: argparse.Namespace) -> int:
         "preemption_bound": a.preemptions,
         "counterexample_preemptions": None,
         "scenarios_done": 0,
-        "scenarios_total": None,
+        "scenarios_total": 0,  # so far, if time runs out while enumerating
     }
     deadline = time.monotonic() + a.time if a.time is not None else None
     todo: list[Scenario] = []
     for s in scenarios(bound):  # validates the bound before any work
+        todo.append(s)
+        a.doc["explore"]["scenarios_total"] = len(todo)
         if deadline is not None and time.monotonic() > deadline:
             emit(
                 f"incomplete: time ran out while enumerating scenarios ({len(todo)} so far); "
@@ -134,8 +131,6 @@ def _explore(a: argparse.Namespace) -> int:
                 a.width,
             )
             return EXIT_INCOMPLETE
-        todo.append(s)
-    a.doc["explore"]["scenarios_total"] = len(todo)
     if a.pct is not None:
         return _pct(a, impl, todo, deadline)
     total = Stats()
