@@ -330,13 +330,13 @@ def test_state_key_sees_world_and_position() -> None:
 
 
 def test_cli_explore_incomplete_exits_4(capsys) -> None:
-    args = ["explore", "--impl", "final", "--vcpus", "2", "--ops", "2"]
+    args = ["explore", "--impl", "final", "--vcpus", "2", "--ops", "2", "--width", "200"]
     assert main([*args, "--max-executions", "5"]) == 4
     out = capsys.readouterr().out
     assert "incomplete: executions ran out after 0 of 45 scenarios" in out
     assert "5 executions; no proof" in out
     # --time is honoured while the scenarios are still being enumerated
-    assert main([*args, "--time", "0"]) == 4
+    assert main([*args, "--time", "0.000001"]) == 4
     assert "while enumerating scenarios" in capsys.readouterr().out
     assert main([*args, "--max-executions", "0"]) == 2
 
