@@ -357,3 +357,29 @@ def test_sleep_sets_with_state_caching_visit_every_state(impl: str) -> None:
     reduced = StatefulExplorer(impl_cls(impl), s, reduce=True, stop_on_bug=False).explore()
     assert reduced.stats.states == plain.stats.states
     assert reduced.stats.executions < plain.stats.executions
+
+
+class _Loop(Final):
+    """A thread whose only progress is the position of a ``for`` loop."""
+
+    name = "loop"
+
+    def threads(self) -> list[tuple[str, Kfunc]]:
+        return [("loop", self._loop()), ("other", self._loop())]
+
+    def _loop(self) -> Kfunc:
+        for op in ("same", "same"):
+            yield rd(op, "nothing")
+
+
+def test_state_key_sees_a_for_loops_iterator() -> None:
+    """Locals and instruction offset are equal on both turns of the loop; only the
+    iterator on the frame's value stack tells them apart."""
+    w = _Loop(TINY[0])
+    gens = [g for _, g in w.threads()]
+    pending = [next(g) for g in gens]
+    key = StateKey(w, gens, {})
+    first = key.key(pending)
+    pending[0] = next(gens[0])
+    key.ran(0)
+    assert key.key(pending) != first

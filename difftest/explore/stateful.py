@@ -118,6 +118,8 @@ class StatefulExplorer:
 
     def on_step(self, tid: int | None, pending: list[Point | None]) -> None:
         self.pending = pending
+        if tid is not None and self.keyer is not None:
+            self.keyer.ran(tid)
         if self.reduce and tid is not None:
             fp = self.tracker.stop()
             assert fp is not None

@@ -12,9 +12,10 @@ stateful search may explore only one of them. What the key covers:
   is an error, never silently dropped: a state that is not covered could merge
   two states with different futures.
 - **Each thread's position**: for every generator frame of its ``yield from``
-  chain, the code object, the instruction offset (``gi_frame.f_lasti``) and the
-  locals (objects of the world by that label), plus the pending ``Point`` and
-  its ``ready`` predicate.
+  chain, the code object, the instruction offset (``gi_frame.f_lasti``), the
+  locals (objects of the world by that label) and what the frame's value stack
+  holds (a ``for`` loop's iterator and its index, found through
+  ``gc.get_referents``), plus the pending ``Point`` and its ``ready`` predicate.
 
 Left out, because nothing in a run reads them to decide anything: the
 executor's scaffolding (``current``, ``now``), the scenario (fixed per search),
@@ -26,6 +27,7 @@ state and the kinds of its findings.
 from __future__ import annotations
 
 import enum
+import gc
 import types
 from collections.abc import Sequence
 from typing import Any
@@ -39,6 +41,7 @@ STEP_INDEX = frozenset({"ghost_blind_since"})
 
 _ATOMS = (type(None), bool, int, float, str, bytes, enum.Enum)
 _ATOM_TYPES = frozenset({type(None), bool, int, float, str, bytes})
+_FRAME_OWN = (types.CodeType, types.FunctionType, types.FrameType, str)  # its own code, names
 _UNSET = "<unset slot>"  # compared by identity
 _SLOTS: dict[type, tuple[str, ...]] = {}
 
@@ -67,6 +70,8 @@ class StateKey:
         self.intern = intern
         self.labels: dict[int, int] = {}
         self.pos: list[int] = []
+        self.cached: list[tuple[int, tuple[tuple[int, int], ...]] | None] = [None] * len(gens)
+        self.refs: list[tuple[int, int]] = []  # (id, label) of world objects a position names
 
     # -- the world ----------------------------------------------------------
 
@@ -128,8 +133,10 @@ class StateKey:
     # -- thread positions -----------------------------------------------------
 
     def ran(self, tid: int) -> None:
-        """Only the thread that ran moved; the others keep their positions."""
-        self.pos[tid] = self._position(tid)
+        """Thread ``tid`` ran a step: its frames changed. Another thread's frames
+        did not, so its position is reused while the world objects it refers to
+        keep their labels."""
+        self.cached[tid] = None
 
     def _position(self, tid: int) -> int:
         parts: list[Any] = []
@@ -140,11 +147,20 @@ class StateKey:
                 parts.append("finished")
                 break
             loc = f.f_locals
+            mine = {id(x) for x in loc.values()}
+            # What the frame holds besides its locals: its value stack, where a
+            # ``for`` loop keeps its iterator (gc sees the stack; f_locals does not).
+            stack = tuple(
+                self._local(r)
+                for r in gc.get_referents(g)
+                if id(r) not in mine and not isinstance(r, _FRAME_OWN)
+            )
             parts.append(
                 (
                     g.gi_code,
                     f.f_lasti,
                     tuple((k, self._local(x)) for k, x in loc.items()),
+                    stack,
                 )
             )
             g = g.gi_yieldfrom
@@ -155,6 +171,7 @@ class StateKey:
             return v
         ref = self.labels.get(id(v))
         if ref is not None:
+            self.refs.append((id(v), ref))
             return ("@", ref)
         if v is self.world:
             return ("@", "w")
@@ -171,6 +188,14 @@ class StateKey:
         if isinstance(v, types.FunctionType):
             cells = v.__closure__ or ()
             return ("fn", v.__code__, tuple(self._local(c.cell_contents) for c in cells))
+        if isinstance(v, types.CellType):  # a local that a closure shares
+            try:
+                return ("cell", self._local(v.cell_contents))
+            except ValueError:
+                return ("cell",)
+        if type(v).__name__.endswith("iterator") and hasattr(v, "__reduce__"):
+            _, args, *state = v.__reduce__()  # e.g. (iter, (seq,), index)
+            return ("iter", type(v).__name__, self._local(args), tuple(state))
         if isinstance(v, types.GeneratorType):
             return ("gen", v.gi_code, v.gi_frame.f_lasti if v.gi_frame else None)
         raise UncoveredState(f"state key: cannot cover a thread local of type {type(v).__name__}")
@@ -178,7 +203,18 @@ class StateKey:
     def key(self, pending: Sequence[Point | None]) -> tuple[int, ...]:
         """The state now: world, positions, pending steps."""
         w = self.world_key()  # labels first: locals refer to world objects by label
-        self.pos = [self._position(i) for i in range(len(self.gens))]
+        labels = self.labels
+        for i, c in enumerate(self.cached):
+            if c is not None and all(labels.get(o) == r for o, r in c[1]):
+                self.pos[i] = c[0]
+                continue
+            self.refs = []
+            pos = self._position(i)
+            if len(self.pos) <= i:
+                self.pos.append(pos)
+            else:
+                self.pos[i] = pos
+            self.cached[i] = (pos, tuple(self.refs))
         pend = self._id(
             tuple(None if p is None else self._local(p) for p in pending)  # type: ignore[arg-type]
         )
