@@ -7,8 +7,6 @@ as in the kernel; Python mangles a leading ``__``, so the kernel's ``__foo`` is
 
 from __future__ import annotations
 
-from functools import partial
-
 from difftest.engine.points import Kfunc, Point
 from difftest.model.scenario import Scenario, parse_ioctl
 from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, VM, Mode, Reason, VCpu, bit, snapshot
@@ -170,7 +168,7 @@ class World:
         """
         self.idle[tid] = True
         while True:
-            yield Point("idle", f"{vcpu.name}.requests", False, partial(self._wake, vcpu))
+            yield Point("idle", f"{vcpu.name}.requests", False, lambda: self._wake(vcpu))
             if vcpu.requests:
                 self.idle[tid] = False
                 yield from self.vcpu_enter_guest(vcpu, "run")
