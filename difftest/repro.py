@@ -233,6 +233,7 @@ def load(path: Path) -> Repro:
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)  # bounded memory, whatever the file's size
-    except OSError as e:
-        raise ReproError(f"{path}: cannot read ({e.strerror})") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the name
+        why = getattr(e, "strerror", None) or e
+        raise ReproError(f"{str(path).replace(chr(0), '<NUL>')}: cannot read ({why})") from None
     return loads_bytes(data, str(path))
