@@ -132,19 +132,6 @@ def test_contradicting_flags(tmp_path: Path, capsys, flag: str) -> None:
     assert "contradict" in capsys.readouterr().err
 
 
-def test_explore_reports_the_change(tmp_path: Path, capsys) -> None:
-    spec = _plugin(tmp_path, UNREACHABLE, "Unreachable")
-    args = ["explore", "--impl", spec, "--vcpus", "1", "--ops", "1", "--width", "200"]
-    assert main([*args, "--out", str(tmp_path / "out")]) == 0
-    out = capsys.readouterr().out
-    assert "svm_set_vintr:11  never ran: vcpu.v_irq = False" in out
-    assert "proof: no bug in any schedule of the 3 scenarios (but 1 line and 1 branch" in out
-    assert main([*args, "--require-coverage", "--out", str(tmp_path / "out")]) == EXIT_UNCOVERED
-    capsys.readouterr()
-    assert main([*args, "--pct", "5", "--require-coverage"]) == EXIT_UNCOVERED
-    assert "note: the PCT runs were clean (but 1 line" in capsys.readouterr().out
-
-
 def test_json_carries_the_gaps(tmp_path: Path, capsys) -> None:
     import json
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage, plugin_file, report, summarize
-from difftest.check import GenParams, Summary, random_check
+from difftest.check import PORTFOLIO, SEARCHES, GenParams, Summary, default_jobs, random_check
 from difftest.errors import (
     EPILOG,
     EXIT_CLEAN,
@@ -28,7 +28,7 @@ from difftest.errors import (
 )
 from difftest.frontends import output
 from difftest.frontends.interrupts import save_finding, sigterm_as_interrupt, write_repro
-from difftest.frontends.validate import validate
+from difftest.frontends.validate import parse_shard, validate
 from difftest.fuzz.decode import decode
 from difftest.impls import BUILTIN, PLUGIN_FILES, ImplError, load, plugin_sha256
 from difftest.mutate import mutants
@@ -47,6 +47,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "difftest.frontends.explore_cmd",
     "difftest.frontends.mutants_cmd",
     "difftest.frontends.fuzz_cmd",
+    "difftest.frontends.merge_cmd",
     "difftest.frontends.new_cmd",
 )
 
@@ -75,6 +76,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
     c.add_argument("--width", type=int, default=80, help="table width in columns")
     output.add_json_flag(c)
+    c.add_argument(
+        "--search",
+        choices=("portfolio", *SEARCHES),
+        default="portfolio",
+        help="schedules per run: random, PCT, POS, or all three interleaved (default)",
+    )
+    c.add_argument(
+        "--jobs", type=int, default=None, help="processes (default: every core available)"
+    )
+    c.add_argument("--shard", default=None, metavar="K/N", help="run only shard K of N (from 1)")
     add_coverage_args(c)
     c.add_argument(
         "--mutate",
@@ -179,7 +190,10 @@ def _internal(e: BaseException) -> int:
     plugin = _plugin_frame(e)
     if plugin is not None:
         print(short_traceback(e, plugin), end="", file=sys.stderr)
-        print(f"difftest: the plugin {plugin} raised {type(e).__name__}", file=sys.stderr)
+        print(
+            f"difftest: the plugin {plugin} raised {type(e).__name__}: {one_line(e)}",
+            file=sys.stderr,
+        )
     else:
         traceback.print_exception(e, file=sys.stderr)
         print(
@@ -212,9 +226,12 @@ def _check(args: argparse.Namespace) -> int:
         raise ImplError("--mutate applies to a plugin (FILE.py:CLASS)")
     params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
     runs = args.runs if args.runs is not None or args.time is not None else 2000
+    jobs, shard, searches = _spread(args)
+    cov = change_coverage(impl, args)
+    if cov is not None:
+        jobs = 1  # coverage is measured in this process
     s = Summary()
     start = time.monotonic()
-    cov = change_coverage(impl, args)
     with sigterm_as_interrupt():
         with cov if cov is not None else contextlib.nullcontext():
             try:
@@ -226,11 +243,17 @@ def _check(args: argparse.Namespace) -> int:
                     params=params,
                     progress=_progress,
                     summary=s,
+                    searches=searches,
+                    jobs=jobs,
+                    shard=shard,
                 )
             except KeyboardInterrupt:  # write what was found, then exit 130
                 s.interrupted = True
                 s.seconds = time.monotonic() - start
-        return _check_result(args, impl, params, s, cov)
+        run_base = lambda base: random_check(  # noqa: E731
+            base, seed=args.seed, runs=s.runs, params=params, searches=searches, shard=shard
+        )
+        return _check_result(args, impl, params, s, cov, run_base)
 
 
 def _check_result(
@@ -239,19 +262,21 @@ def _check_result(
     params: GenParams,
     s: Summary,
     cov: ChangeCoverage | None = None,
+    run_base: Callable[[type], object] | None = None,
 ) -> int:
     stopped = " (interrupted)" if s.interrupted else ""
+    jobs, shard, searches = _spread(args)
+    where = f" --shard {shard[0]}/{shard[1]}" if shard != (1, 1) else ""
     emit(
-        f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs{stopped}, "
-        f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s",
+        f"difftest check --impl {args.impl} --seed {args.seed} --search {args.search}{where}: "
+        f"{s.runs} runs{stopped}, {s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} "
+        f"steps/s ({jobs} job{'s' if jobs > 1 else ''})",
         args.width,
     )
+    if s.first_bug_index is not None:
+        print(f"first bug: run {s.first_bug_index} ({searches[s.first_bug_index % len(searches)]})")
     # The base on the same runs, with the conditions the plugin replaces watched.
-    but = finish_coverage(
-        cov,
-        lambda base: random_check(base, seed=args.seed, runs=s.runs, params=params),
-        args.doc,
-    )
+    but = finish_coverage(cov, run_base, args.doc)
     lines = findings_lines(s.runs_with, args.width)
     if but and not s.runs_with:
         lines[0] += but
@@ -266,15 +291,19 @@ def _check_result(
         "steps": s.steps,
         "seconds": round(s.seconds, 3),
         "shrunk": False,
+        "search": args.search,
+        "shard": list(shard),
+        "first_bug_index": s.first_bug_index,
+        "first_soft_index": s.first_soft_index,
     }
     doc["reproducers"] = []
-    if args.mutate and not s.interrupted:
+    if getattr(args, "mutate", False) and not s.interrupted:
         _mutants(impl, args.seed, s.runs, params)
     first = s.first_bug or s.first_soft
     if first is None:
         if s.interrupted:
             return EXIT_INTERRUPTED
-        return EXIT_UNCOVERED if but and args.require_coverage else EXIT_CLEAN
+        return EXIT_UNCOVERED if but and getattr(args, "require_coverage", False) else EXIT_CLEAN
     saved = save_finding(
         impl,
         args.impl,
@@ -295,6 +324,13 @@ def _check_result(
     if s.interrupted or saved.stopped:
         return EXIT_INTERRUPTED
     return EXIT_FINDING if s.first_bug is not None else EXIT_CLEAN
+
+
+def _spread(args: argparse.Namespace) -> tuple[int, tuple[int, int], tuple[str, ...]]:
+    """--jobs (default: every core), --shard and --search as check uses them."""
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    searches = PORTFOLIO if args.search == "portfolio" else (args.search,)
+    return jobs, parse_shard(args.shard), searches
 
 
 def emit(text: str, width: int = DEFAULT_WIDTH) -> None:
@@ -506,8 +542,10 @@ def _replay_raw(args: argparse.Namespace) -> int:
     try:
         with open(args.file, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise UsageError(f"{args.file}: cannot read ({e.strerror})") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the name
+        why = getattr(e, "strerror", None) or e
+        name = str(args.file).replace(chr(0), "<NUL>")
+        raise UsageError(f"{name}: cannot read ({why})") from None
     if len(data) > MAX_FILE_BYTES:
         raise UsageError(f"{args.file}: over the cap of {MAX_FILE_BYTES:,} bytes")
     scenario, scheduler = decode(data)
