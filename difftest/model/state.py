@@ -183,6 +183,11 @@ class VM:
         """The counter's value, for reports and the oracle."""
         return self.apicv_nr_irq_window_req.counter
 
+    @irq_window_count.setter
+    def irq_window_count(self, value: int) -> None:
+        """Set the value outside a run (tests, tools): no store is observed."""
+        self.apicv_nr_irq_window_req.counter = value
+
 
 def snapshot(vm: VM) -> dict[str, object]:
     """The observable state as flat ``name -> value`` pairs, for trace diffs."""
