@@ -10,7 +10,7 @@ from pathlib import Path
 
 from difftest.check import GenParams, Summary, random_check
 from difftest.impls import BUILTIN, ImplError, load
-from difftest.model.scenario import ScenarioError
+from difftest.model.scenario import ANY, IRQ_SOURCES, ScenarioError
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
 from difftest.report.explain import explain
 from difftest.report.table import render_report
@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--ops", type=int, default=4, help="operations per thread")
     c.add_argument("--no-nested", action="store_true", help="no VMRUN/#VMEXIT operations")
     c.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
+    c.add_argument(
+        "--irq-source",
+        choices=(ANY, *IRQ_SOURCES),
+        default=ANY,
+        help="where ExtINTs come from: pic (in-kernel i8259), split (KVM_INTERRUPT), xen "
+        "(upcall vector), legacy (the narrow model of old reproducers); any: drawn per run",
+    )
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
     c.add_argument("--width", type=int, default=96, help="table width in columns")
@@ -115,7 +122,9 @@ def _check(args: argparse.Namespace) -> int:
     if args.ioctls < 0:
         raise ScenarioError("--ioctls must not be negative")
     impl = load(args.impl)
-    params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
+    params = GenParams(
+        args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor, args.irq_source
+    )
     runs = args.runs if args.runs is not None or args.time is not None else 2000
     s = random_check(
         impl, seed=args.seed, runs=runs, seconds=args.time, params=params, progress=_progress

@@ -31,6 +31,7 @@ class Hardware:
             return "intr", False  # the kick IPI arrived before VMRUN: exit at once
         if vcpu.injected:
             self._deliver(vcpu)
+        self._avic_deliver(vcpu)
         if (e := self._window(vcpu)) is not None:
             return e, False
         if op == "run":
@@ -43,6 +44,7 @@ class Hardware:
             vcpu.guest_if = False
         elif op == "sti":
             vcpu.guest_if = True
+            self._avic_deliver(vcpu)
             return self._window(vcpu) or "hlt", True
         elif op in ("vmrun", "sti_vmrun") and self.vm.vendor == "svm":
             if op == "sti_vmrun":
@@ -65,8 +67,20 @@ class Hardware:
             return None
         return "vintr"
 
+    def _avic_deliver(self, vcpu: VCpu) -> None:
+        """APICv/AVIC delivers a vIRR interrupt itself once L1's IF allows it; the
+        guest's handler EOIs it. No window and no exit are involved."""
+        if vcpu.lapic_irr and vcpu.apicv_active and vcpu.guest_if and not vcpu.guest_mode:
+            vcpu.lapic_irr = False
+            vcpu.delivered += 1
+
     def _deliver(self, vcpu: VCpu) -> None:
+        """EVENTINJ is taken; the guest's handler EOIs it, and a Xen guest's upcall
+        handler clears evtchn_upcall_pending."""
         vcpu.injected = False
+        vcpu.in_service = False
+        if vcpu.interrupt_nr == "xen":
+            vcpu.xen_upcall = False
         vcpu.delivered += 1
         if vcpu.ghost_blind_since is not None:
             self.finding(
