@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 import textwrap
 from pathlib import Path
 
 from difftest.check import GenParams, Summary, random_check
+from difftest.frontends import output
 from difftest.impls import BUILTIN, ImplError, load
 from difftest.model.scenario import ANY, IRQ_SOURCES, ScenarioError
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
-from difftest.report.explain import explain
+from difftest.report.explain import explain, preemptions
 from difftest.report.table import render_report
+from difftest.report.wrap import DEFAULT_WIDTH, wrap
 from difftest.repro import Repro, ReproError, save_new
 from difftest.repro import load as load_repro
 from difftest.runner import Result, run
@@ -61,13 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
-    c.add_argument("--width", type=int, default=96, help="table width in columns")
+    c.add_argument("--width", type=int, default=80, help="table width in columns")
+    output.add_json_flag(c)
 
     r = sub.add_parser("replay", help="re-run a reproducer and print its interleaving")
     r.add_argument("file", type=Path)
     r.add_argument("--impl", help="replay on another implementation (lenient schedule)")
-    r.add_argument("--width", type=int, default=96)
+    r.add_argument("--width", type=int, default=80)
     r.add_argument("--full", action="store_true", help="also show steps that changed nothing")
+    output.add_json_flag(r)
 
     sub.add_parser("list", help="list the built-in implementations")
     for module in COMMAND_MODULES:
@@ -77,25 +82,40 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Every command fills its machine-readable document as it goes (output.py).
+    args.doc = output.new_doc(args.cmd)
+    as_json = getattr(args, "json", False)
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        status, error = _dispatch(args)
+    if args.cmd != "list" and hasattr(args, "json"):
+        doc = output.finish(args.doc, status, error=error)
+        output.append_step_summary(doc)
+        if as_json:
+            print(output.dump(doc))
+    return status
+
+
+def _dispatch(args: argparse.Namespace) -> tuple[int, str | None]:
+    """The command's exit status, and the one-line error if it failed on its input."""
     try:
         if args.cmd == "check":
-            return _check(args)
+            return _check(args), None
         if args.cmd == "replay":
-            return _replay(args)
+            return _replay(args), None
         if hasattr(args, "run"):
-            return int(args.run(args))
+            return int(args.run(args)), None
         for name in BUILTIN:
             print(f"{name:28s} {_summary(load(name))}")
-        return EXIT_CLEAN
+        return EXIT_CLEAN, None
     except (ImplError, ReproError, ScenarioError) as e:
         print(f"difftest: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE, str(e)
     except KeyboardInterrupt:
         print("difftest: interrupted", file=sys.stderr)
-        return 130
+        return 130, "interrupted"
     except BrokenPipeError:  # output piped into head: not an error of the run
         sys.stderr.close()
-        return EXIT_CLEAN
+        return EXIT_CLEAN, None
 
 
 def _summary(impl: type) -> str:
@@ -129,26 +149,68 @@ def _check(args: argparse.Namespace) -> int:
     s = random_check(
         impl, seed=args.seed, runs=runs, seconds=args.time, params=params, progress=_progress
     )
-    print(
+    emit(
         f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs, "
-        f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s"
+        f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s",
+        args.width,
     )
-    if not s.runs_with:
-        print("findings: none")
-    else:
-        print("findings (runs showing each kind):")
-        for kind, n in sorted(s.runs_with.items()):
-            print(f"  {kind:18s} {SEVERITY[Kind(kind)]:8s} {n:6d}  {MEANING[Kind(kind)][:60]}")
+    print(*findings_lines(s.runs_with, args.width), sep="\n")
+    doc = args.doc
+    doc["impl"] = args.impl
+    doc["findings"] = output.findings(s.runs_with)
+    doc["check"] = {
+        "seed": args.seed,
+        "params": vars(params),
+        "runs": s.runs,
+        "steps": s.steps,
+        "seconds": round(s.seconds, 3),
+        "shrunk": False,
+    }
+    doc["reproducers"] = []
     first = s.first_bug or s.first_soft
     if first is None:
         return EXIT_CLEAN
     if s.first_bug is not None and not args.no_shrink:
         first = shrink(impl, first)
+        doc["check"]["shrunk"] = True
     path = _write_repro(args.out, args.impl, first)
+    report = _report(impl, first, args.width, path)
+    doc["reproducers"].append(reproducer_entry(impl, first, path))
     print()
-    print(_report(impl, first, args.width))
-    print(f"\nreproducer: {path}  (difftest replay {path})")
+    print(report)
+    emit(f"\nreproducer: {path}", args.width)
     return EXIT_FINDING if s.first_bug is not None else EXIT_CLEAN
+
+
+def emit(text: str, width: int = DEFAULT_WIDTH) -> None:
+    """Print ``text`` wrapped to ``width`` at word boundaries (blank lines kept)."""
+    for para in text.split("\n"):
+        print("\n".join(wrap(para, width, "", "  ")) if para else "")
+
+
+def findings_lines(runs_with: dict[str, int], width: int) -> list[str]:
+    """Runs showing each finding kind, with its meaning wrapped under it."""
+    if not runs_with:
+        return ["findings: none"]
+    out = ["findings (runs showing each kind):"]
+    for kind, n in sorted(runs_with.items()):
+        out.append(f"  {kind:18s} {SEVERITY[Kind(kind)]:8s} {n:6d}")
+        out.extend(wrap(MEANING[Kind(kind)], width, "    "))
+    return out
+
+
+def reproducer_entry(impl: type, r: Result, path: Path | None) -> dict[str, object]:
+    """The JSON record of one reproducer: where it is, its size, its digest."""
+    f = r.first_bug or (r.findings[0] if r.findings else None)
+    return output.reproducer(
+        path,
+        f,
+        explain(impl, r, DEFAULT_WIDTH).splitlines(),
+        threads=len(r.scenario.thread_names),
+        ops=r.scenario.n_ops,
+        steps=r.execution.steps,
+        preemptions=preemptions(impl, r),
+    )
 
 
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
@@ -156,8 +218,8 @@ def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
     return save_new(out, Repro(impl_spec, r.scenario, r.execution.schedule, f))
 
 
-def _report(impl: type, r: Result, width: int) -> str:
-    return explain(impl, r, width)
+def _report(impl: type, r: Result, width: int, path: Path | None = None) -> str:
+    return explain(impl, r, width, command=f"difftest replay {path}" if path else None)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -172,23 +234,55 @@ def _replay(args: argparse.Namespace) -> int:
     same = [x for x in r.findings if x.kind == recorded]
     f = same[0] if same else r.first_bug or (r.findings[0] if r.findings else None)
     assert r.execution.trace is not None
-    print(
-        render_report(
-            impl.name, repro.scenario, r.execution.trace, f, width=args.width, full=args.full
-        )
+    report = render_report(
+        impl.name,
+        repro.scenario,
+        r.execution.trace,
+        f,
+        width=args.width,
+        full=args.full,
+        command=_replay_command(args),
     )
+    print(report)
     if sched.diverged_at is not None:
-        print(
+        emit(
             f"\nnote: the recorded schedule stopped fitting {impl.name} at step "
-            f"{sched.diverged_at}; the running thread kept going from there"
+            f"{sched.diverged_at}; the running thread kept going from there",
+            args.width,
         )
     now = ", ".join(sorted({x.kind.value for x in r.findings})) or "none"
     if same or (recorded is None and not r.findings):
         verdict = "reproduced"
     else:
         verdict = f"changed (recorded {recorded.value if recorded else 'none'}, now {now})"
-    print(f"\nverdict: {verdict}")
+    emit(f"\nverdict: {verdict}", args.width)
+    doc = args.doc
+    doc["impl"] = args.impl or repro.impl
+    doc["findings"] = output.findings({k: 1 for k in {x.kind.value for x in r.findings}})
+    doc["replay"] = {
+        "file": str(args.file),
+        "outcome": "reproduced" if verdict == "reproduced" else "changed",
+        "recorded_kind": recorded.value if recorded else None,
+        "kinds_now": sorted({x.kind.value for x in r.findings}),
+        "diverged_at": sched.diverged_at,
+    }
+    doc["reproducers"] = [
+        output.reproducer(
+            args.file,
+            f,
+            report.splitlines(),
+            command=_replay_command(args),
+            threads=len(repro.scenario.thread_names),
+            ops=repro.scenario.n_ops,
+            steps=r.execution.steps,
+            preemptions=sched.preemptions,
+        )
+    ]
     return EXIT_FINDING if r.bugs else EXIT_CLEAN
+
+
+def _replay_command(args: argparse.Namespace) -> str:
+    return f"difftest replay {args.file}" + (f" --impl {args.impl}" if args.impl else "")
 
 
 if __name__ == "__main__":

@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from difftest.check import GenParams
+from difftest.frontends import output
 from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE, _report
 from difftest.fuzz.harness import DifftestInternalError, Harness
 from difftest.fuzz.triage import DUPLICATE, INTERNAL, NEW, Triaged, slug, triage_dir
 from difftest.impls import load
 from difftest.model.scenario import ScenarioError
+from difftest.repro import load as load_repro
 
 EXIT_INTERNAL = 3  # difftest itself failed on some input: not a finding
 
@@ -59,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="concurrency features added to line coverage (default all)",
     )
     fb.add_argument("--no-feedback", action="store_true", help="line coverage only")
-    f.add_argument("--width", type=int, default=96, help="table width in columns")
+    f.add_argument("--width", type=int, default=80, help="table width in columns")
+    output.add_json_flag(f)
     f.set_defaults(run=run_fuzz)
 
     m = sub.add_parser("fuzz-merge", help="minimise a fuzzing corpus (libFuzzer -merge=1)")
@@ -197,7 +200,42 @@ def run_fuzz(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     results = triage_dir(impl, args.impl, artifacts, params, lambda i, r: _report(i, r, args.width))
+    _document(args, results, before)
     return _summary(results, before, args.width)
+
+
+def _document(args: argparse.Namespace, results: list[Triaged], before: set[str]) -> None:
+    """The JSON record of the triage: every crash input, every new reproducer."""
+    signatures = {t.signature for t in results if t.signature}
+    kinds: dict[str, int] = {}
+    for t in results:
+        if t.signature:
+            k = t.signature.split("@")[0]
+            kinds[k] = kinds.get(k, 0) + 1
+    args.doc.update(impl=args.impl, findings=output.findings(kinds))
+    args.doc["fuzz"] = {
+        "new_crash_inputs": sum(1 for t in results if t.crash.name not in before),
+        "distinct_findings": len(signatures),
+        "triaged": [
+            {
+                "crash": str(t.crash),
+                "status": t.status,
+                "signature": t.signature,
+                "reproducer": str(t.repro) if t.repro else None,
+                "detail": t.detail,
+            }
+            for t in results
+        ],
+    }
+    args.doc["reproducers"] = [
+        output.reproducer(
+            t.repro,
+            load_repro(t.repro).finding,
+            t.repro.with_suffix(".txt").read_text().splitlines(),
+        )
+        for t in results
+        if t.status == NEW and t.repro is not None
+    ]
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
