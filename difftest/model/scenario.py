@@ -270,8 +270,8 @@ def generate(
         prog = tuple(vops[src.draw(len(vops))] for _ in range(ops))
         guest_if = bool(src.draw(2))
         if wide:
-            # vCPU 0 is the BSP, whose LVT0 takes ExtINT; the others only sometimes.
-            lvt0 = i == 0 or src.draw(3) == 0
+            # vCPU 0 is the BSP, whose LVT0 takes ExtINT; the others half the time.
+            lvt0 = i == 0 or src.draw(2) == 0
             intercept = bool(src.draw(2)) if nested else True
             vspecs.append(VcpuSpec(prog, guest_if, lvt0=lvt0, intercept_intr=intercept))
         else:
