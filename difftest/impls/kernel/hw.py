@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from difftest.engine.points import Kfunc, wr
 from difftest.model.state import Mode, VCpu
+from difftest.oracle import spec
 from difftest.oracle.checks import check_apic_access
 from difftest.oracle.findings import Kind
 
@@ -62,7 +63,9 @@ class Hardware:
         if vcpu.guest_mode or not (vcpu.v_irq and vcpu.vintr_intercept and vcpu.guest_if):
             return None
         if self.vm.vendor == "svm" and vcpu.apicv_active:
-            if vcpu.ghost_blind_since is None:
+            # Only a window with an interrupt behind it is missed (one whose ExtINT
+            # another vCPU acked, or the guest masked, awaits nothing).
+            if vcpu.ghost_blind_since is None and spec.pending_for_l1(self.vm, vcpu):
                 vcpu.ghost_blind_since = self.now
             return None
         return "vintr"
