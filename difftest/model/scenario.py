@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from difftest.errors import UsageError
 from difftest.model.state import Reason
 from difftest.schedulers.base import ChoiceSource
 
@@ -59,7 +60,7 @@ INITIAL_REASONS = (
 )
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UsageError):
     """A scenario that does not describe a valid run."""
 
 
@@ -172,7 +173,7 @@ def parse_ioctl(op: str, n_vcpus: int) -> tuple[str, Reason | int | str, bool]:
     ("pic", "mask", True)."""
     parts = op.split()
     if len(parts) == 2 and parts[0] in ("extint", "lapic"):
-        if not parts[1].isdigit() or int(parts[1]) >= n_vcpus:
+        if not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) >= n_vcpus:
             raise ScenarioError(f"ioctl {op!r}: no such vCPU")
         return parts[0], int(parts[1]), True
     if op in PIC_OPS:
