@@ -78,10 +78,15 @@ class Mode(IntEnum):
     EXITING_GUEST_MODE = 2
 
 
-# Request bits (arch/x86/include/asm/kvm_host.h); only the two the model needs.
+# Request bits (arch/x86/include/asm/kvm_host.h); only those the model needs.
 KVM_REQ_EVENT = 1
 KVM_REQ_APICV_UPDATE = 2
-REQ_NAMES = {KVM_REQ_EVENT: "EVENT", KVM_REQ_APICV_UPDATE: "APICV_UPDATE"}
+KVM_REQ_UNBLOCK = 4  # a wake-up only: vcpu_run() clears it after every entry
+REQ_NAMES = {
+    KVM_REQ_EVENT: "EVENT",
+    KVM_REQ_APICV_UPDATE: "APICV_UPDATE",
+    KVM_REQ_UNBLOCK: "UNBLOCK",
+}
 
 
 class VCpu:

@@ -12,7 +12,7 @@ The scenario's ``irq_source`` says which source the VM uses.
 from __future__ import annotations
 
 from difftest.engine.points import Kfunc, rd, wr
-from difftest.model.state import KVM_REQ_EVENT, VCpu
+from difftest.model.state import KVM_REQ_EVENT, KVM_REQ_UNBLOCK, VCpu
 
 
 class Irq:
@@ -142,4 +142,5 @@ class Irq:
         kvm_xen_has_interrupt() on every entry)."""
         yield wr("vcpu_info->evtchn_upcall_pending = 1", f"{vcpu.name}.ExtINT")
         vcpu.xen_upcall = True
+        yield from self.kvm_make_request(KVM_REQ_UNBLOCK, vcpu)
         yield from self.kvm_vcpu_kick(vcpu)

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from difftest.engine.points import Kfunc, Point
 from difftest.model.scenario import Scenario, parse_ioctl
-from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, VM, Mode, Reason, VCpu, bit, snapshot
+from difftest.model.state import (
+    IRQWIN_BIT,
+    KVM_REQ_EVENT,
+    VM,
+    Mode,
+    Reason,
+    VCpu,
+    bit,
+    snapshot,
+)
 from difftest.oracle import spec
 from difftest.oracle.findings import SEVERITY, Finding, Kind
 

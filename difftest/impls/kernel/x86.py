@@ -12,6 +12,7 @@ from difftest.engine.sync import down_read, down_write, up_read, up_write
 from difftest.model.state import (
     KVM_REQ_APICV_UPDATE,
     KVM_REQ_EVENT,
+    KVM_REQ_UNBLOCK,
     Mode,
     Reason,
     VCpu,
@@ -93,7 +94,12 @@ class X86:
         yield from self.vcpu_idle(vcpu, vcpu.id)
 
     def vcpu_enter_guest(self, vcpu: VCpu, op: str) -> Kfunc:
-        """Returns True once the guest action ``op`` has been carried out."""
+        """Returns True once the guest action ``op`` has been carried out.
+
+        vcpu_run() clears KVM_REQ_UNBLOCK between an exit and the next entry; a
+        vCPU that idles after its program only re-enters for a request, so the
+        clear sits at the start of the entry it was a wake-up for."""
+        vcpu.requests &= ~KVM_REQ_UNBLOCK  # kvm_clear_request(KVM_REQ_UNBLOCK, vcpu)
         self.ghost_entry(vcpu)
         if (yield from self.kvm_check_request(KVM_REQ_APICV_UPDATE, vcpu)):
             yield from self.kvm_vcpu_update_apicv(vcpu)
