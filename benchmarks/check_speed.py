@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
-LINE = re.compile(r": (\d+) runs, (\d+) steps")
+LINE = re.compile(r": (\d+) runs, (\d+)\s+steps")
 
 
 def once(tree: Path, impl: str, runs: int, extra: list[str]) -> tuple[float, float]:
@@ -30,7 +30,8 @@ def once(tree: Path, impl: str, runs: int, extra: list[str]) -> tuple[float, flo
     cmd = [sys.executable, "-m", "difftest", "check", "--impl", impl]
     cmd += ["--runs", str(runs), "--no-shrink", "--out", "/tmp/difftest-check-speed", *extra]
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False).stdout
+    # cwd=tree: ``python -m`` puts the working directory first on sys.path.
+    out = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True, check=False).stdout
     dt = time.perf_counter() - t0
     m = LINE.search(out)
     if m is None:

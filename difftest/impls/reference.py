@@ -24,7 +24,7 @@ class Reference(Prepatch):
         vm.apicv_inhibit_reasons = spec.expected_bitmap(vm, vm.apicv_inhibit_reasons & ~IRQWIN_BIT)
         for v in vm.vcpus:
             active = spec.vcpu_should_be_active(vm, v)
-            if v.apicv_active and not active:
+            if v.apicv_active and not active and vm.irq_source != "legacy":
                 v.requests |= KVM_REQ_EVENT  # pending IRR interrupts are KVM's now
             v.apicv_active = active
         if vm.apicv_inhibit_reasons:
