@@ -168,7 +168,10 @@ def _internal(e: BaseException) -> int:
     plugin = _plugin_frame(e)
     if plugin is not None:
         print(short_traceback(e, plugin), end="", file=sys.stderr)
-        print(f"difftest: the plugin {plugin} raised {type(e).__name__}", file=sys.stderr)
+        print(
+            f"difftest: the plugin {plugin} raised {type(e).__name__}: {one_line(e)}",
+            file=sys.stderr,
+        )
     else:
         traceback.print_exception(e, file=sys.stderr)
         print(
@@ -387,8 +390,10 @@ def _replay_raw(args: argparse.Namespace) -> int:
     try:
         with open(args.file, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise UsageError(f"{args.file}: cannot read ({e.strerror})") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the name
+        why = getattr(e, "strerror", None) or e
+        name = str(args.file).replace(chr(0), "<NUL>")
+        raise UsageError(f"{name}: cannot read ({why})") from None
     if len(data) > MAX_FILE_BYTES:
         raise UsageError(f"{args.file}: over the cap of {MAX_FILE_BYTES:,} bytes")
     scenario, scheduler = decode(data)

@@ -77,12 +77,22 @@ def check_seconds(value: float, dest: str) -> None:
 
 def _short(value: object) -> str:
     text = str(value)
-    return text if len(text) <= 24 else f"{text[:10]}...({len(text)} digits)"
+    return text if len(text) <= 80 else f"{text[:20]}...({len(text)} characters)"
 
 
 def writable_dir(path: Path, dest: str) -> None:
     """``path`` is a directory difftest can write in, or one it can create: checked
     by creating (and removing) a probe file, because root passes every access check."""
+    try:
+        _writable_dir(path, dest)
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte, a loop of links
+        why = getattr(e, "strerror", None) or e
+        raise UsageError(f"{_flag(dest)} {_short(path)}: {why}") from None
+
+
+def _writable_dir(path: Path, dest: str) -> None:
+    if "\0" in str(path):
+        raise ValueError("embedded null byte")
     probe = path
     while not probe.exists():
         if probe.is_symlink():  # dangling symlink
