@@ -11,7 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
-from difftest.check import GenParams, Summary, random_check
+from difftest.check import PORTFOLIO, SEARCHES, GenParams, Summary, default_jobs, random_check
 from difftest.errors import (
     EPILOG,
     EXIT_CLEAN,
@@ -26,7 +26,7 @@ from difftest.errors import (
 )
 from difftest.frontends import output
 from difftest.frontends.interrupts import save_finding, sigterm_as_interrupt, write_repro
-from difftest.frontends.validate import validate
+from difftest.frontends.validate import parse_shard, validate
 from difftest.fuzz.decode import decode
 from difftest.impls import BUILTIN, PLUGIN_FILES, load
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
@@ -44,6 +44,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "difftest.frontends.explore_cmd",
     "difftest.frontends.mutants_cmd",
     "difftest.frontends.fuzz_cmd",
+    "difftest.frontends.merge_cmd",
 )
 
 
@@ -71,6 +72,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
     c.add_argument("--width", type=int, default=80, help="table width in columns")
     output.add_json_flag(c)
+    c.add_argument(
+        "--search",
+        choices=("portfolio", *SEARCHES),
+        default="portfolio",
+        help="schedules per run: random, PCT, POS, or all three interleaved (default)",
+    )
+    c.add_argument(
+        "--jobs", type=int, default=None, help="processes (default: every core available)"
+    )
+    c.add_argument("--shard", default=None, metavar="K/N", help="run only shard K of N (from 1)")
 
     r = sub.add_parser("replay", help="re-run a reproducer and print its interleaving")
     r.add_argument("file", type=Path)
@@ -202,6 +213,7 @@ def _check(args: argparse.Namespace) -> int:
     impl = load(args.impl)
     params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
     runs = args.runs if args.runs is not None or args.time is not None else 2000
+    jobs, shard, searches = _spread(args)
     s = Summary()
     start = time.monotonic()
     with sigterm_as_interrupt():
@@ -214,6 +226,9 @@ def _check(args: argparse.Namespace) -> int:
                 params=params,
                 progress=_progress,
                 summary=s,
+                searches=searches,
+                jobs=jobs,
+                shard=shard,
             )
         except KeyboardInterrupt:  # write what was found, then exit 130
             s.interrupted = True
@@ -223,11 +238,16 @@ def _check(args: argparse.Namespace) -> int:
 
 def _check_result(args: argparse.Namespace, impl: type, params: GenParams, s: Summary) -> int:
     stopped = " (interrupted)" if s.interrupted else ""
+    jobs, shard, searches = _spread(args)
+    where = f" --shard {shard[0]}/{shard[1]}" if shard != (1, 1) else ""
     emit(
-        f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs{stopped}, "
-        f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s",
+        f"difftest check --impl {args.impl} --seed {args.seed} --search {args.search}{where}: "
+        f"{s.runs} runs{stopped}, {s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} "
+        f"steps/s ({jobs} job{'s' if jobs > 1 else ''})",
         args.width,
     )
+    if s.first_bug_index is not None:
+        print(f"first bug: run {s.first_bug_index} ({searches[s.first_bug_index % len(searches)]})")
     print(*findings_lines(s.runs_with, args.width), sep="\n")
     doc = args.doc
     doc["impl"] = args.impl
@@ -239,6 +259,10 @@ def _check_result(args: argparse.Namespace, impl: type, params: GenParams, s: Su
         "steps": s.steps,
         "seconds": round(s.seconds, 3),
         "shrunk": False,
+        "search": args.search,
+        "shard": list(shard),
+        "first_bug_index": s.first_bug_index,
+        "first_soft_index": s.first_soft_index,
     }
     doc["reproducers"] = []
     first = s.first_bug or s.first_soft
@@ -264,6 +288,13 @@ def _check_result(args: argparse.Namespace, impl: type, params: GenParams, s: Su
     if s.interrupted or saved.stopped:
         return EXIT_INTERRUPTED
     return EXIT_FINDING if s.first_bug is not None else EXIT_CLEAN
+
+
+def _spread(args: argparse.Namespace) -> tuple[int, tuple[int, int], tuple[str, ...]]:
+    """--jobs (default: every core), --shard and --search as check uses them."""
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    searches = PORTFOLIO if args.search == "portfolio" else (args.search,)
+    return jobs, parse_shard(args.shard), searches
 
 
 def emit(text: str, width: int = DEFAULT_WIDTH) -> None:

@@ -26,6 +26,7 @@ from difftest.explore.scenarios import Bound, scenarios
 from difftest.explore.stateful import explore_stateful
 from difftest.frontends import output
 from difftest.frontends.cli import _report, _write_repro, emit, reproducer_entry
+from difftest.frontends.validate import parse_shard
 from difftest.impls import load
 from difftest.model.scenario import Scenario, ScenarioError
 from difftest.runner import Result, run
@@ -82,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--depth", type=int, default=3, help="PCT bug depth d")
     e.add_argument("--seed", type=int, default=0, help="PCT seed")
     e.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
+    e.add_argument(
+        "--shard", default=None, metavar="K/N", help="only scenarios K-1, K-1+N, ... (from 1)"
+    )
     e.add_argument("--width", type=int, default=80)
     output.add_json_flag(e)
     e.set_defaults(run=_explore)
@@ -115,6 +119,7 @@ def _bound(a: argparse.Namespace) -> Bound:
 def _explore(a: argparse.Namespace) -> int:
     bound = _bound(a)
     impl = load(a.impl)
+    shard = parse_shard(a.shard)
     mode = "pct" if a.pct is not None else "naive" if a.naive else "dpor" if a.dpor else "stateful"
     a.doc.update(impl=a.impl, reproducers=[])
     a.doc["explore"] = {
@@ -124,10 +129,13 @@ def _explore(a: argparse.Namespace) -> int:
         "counterexample_preemptions": None,
         "scenarios_done": 0,
         "scenarios_total": 0,  # so far, if time runs out while enumerating
+        "shard": list(shard),
     }
     deadline = time.monotonic() + a.time if a.time is not None else None
     todo: list[Scenario] = []
-    for s in scenarios(bound):  # validates the bound before any work
+    for i, s in enumerate(scenarios(bound)):  # validates the bound before any work
+        if i % shard[1] != shard[0] - 1:  # --shard K/N: every N-th scenario from the K-th
+            continue
         todo.append(s)
         a.doc["explore"]["scenarios_total"] = len(todo)
         if deadline is not None and time.monotonic() > deadline:
