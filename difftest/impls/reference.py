@@ -32,10 +32,17 @@ class Reference(Prepatch):
     def spec_apply(self) -> None:
         vm = self.vm
         others = vm.apicv_inhibit_reasons & ~IRQWIN_BIT
-        irqwin = spec.irqwin_applies(vm) and any(self.waiting)
+        # A window awaits something only while its interrupt is still there
+        # (spec.pending_for_l1: not acked by another vCPU, masked, or taken).
+        irqwin = spec.irqwin_applies(vm) and any(
+            w and spec.pending_for_l1(vm, v) for w, v in zip(self.waiting, vm.vcpus, strict=True)
+        )
         vm.apicv_inhibit_reasons = others | (IRQWIN_BIT if irqwin else 0)
         for v in vm.vcpus:
-            v.apicv_active = spec.vcpu_should_be_active(vm, v)
+            active = spec.vcpu_should_be_active(vm, v)
+            if v.apicv_active and not active and vm.irq_source != "legacy":
+                v.requests |= KVM_REQ_EVENT  # pending IRR interrupts are KVM's now
+            v.apicv_active = active
         if vm.apicv_inhibit_reasons:
             vm.apic_spte = False
 
@@ -49,7 +56,8 @@ class Reference(Prepatch):
         self.spec_apply()
 
     def svm_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
-        self.waiting[vcpu.id] = True
+        # A window requested in L2 is L2's; only L1's windows are awaited.
+        self.waiting[vcpu.id] = self.waiting[vcpu.id] or not vcpu.guest_mode
         yield wr("request IRQ window", "kvm.apicv_inhibit_reasons")
         self.spec_apply()
         vcpu.vintr_intercept = vcpu.v_irq = True
@@ -60,9 +68,15 @@ class Reference(Prepatch):
         yield wr("inject ExtINT", "kvm.apicv_inhibit_reasons")
         self.spec_apply()
 
+    def pic_update_irq(self) -> None:
+        super().pic_update_irq()
+        self.spec_apply()  # a masked or acked PIC line withdraws its windows at once
+
     def interrupt_window_interception(self, vcpu: VCpu) -> Kfunc:
         yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
         yield from self.svm_clear_vintr(vcpu)
+        if self.vm.irq_source != "legacy":
+            self.spec_apply()  # a window whose interrupt went away closes here
 
     def enter_svm_guest_mode(self, vcpu: VCpu) -> Kfunc:
         yield wr("enter L2", "kvm.apicv_inhibit_reasons")

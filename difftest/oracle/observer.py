@@ -81,7 +81,8 @@ class Observer:
             self.vm.ghost_committed.append((reason, set))
 
     def _saw_enable_irq_window(self, vcpu: VCpu) -> None:
-        vcpu.ghost_window = True
+        # A window requested in L2 is L2's; only L1's windows are awaited.
+        vcpu.ghost_window = vcpu.ghost_window or not vcpu.guest_mode
 
     def _saw_inject_irq(self, vcpu: VCpu, reinjected: bool) -> None:
         if not reinjected:

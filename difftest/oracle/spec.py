@@ -29,6 +29,25 @@ def irqwin_applies(vm: VM) -> bool:
     return vm.enable_apicv and bool(vm.required & IRQWIN_BIT)
 
 
+def pending_for_l1(vm: VM, v: VCpu) -> bool:
+    """An interrupt for L1 that KVM must inject (not one AVIC delivers itself):
+    an ExtINT from the VM's source, or a LAPIC interrupt while APICv is off."""
+    accepts = v.lvt0_extint or not v.apic_enabled
+    if v.xen_upcall or (
+        accepts and (vm.pic_output if vm.irq_source == "pic" else v.extint_pending)
+    ):
+        return True
+    return v.lapic_irr and v.apic_enabled and not v.apicv_active
+
+
+def window_outstanding(vm: VM, v: VCpu) -> bool:
+    """KVM asked for an L1 window and its interrupt is still there (in L2 too:
+    the window is re-armed on the way back). A window whose interrupt vanished
+    (acked by another vCPU, masked, a Xen upcall the guest already took) awaits
+    nothing, even while V_IRQ stays armed."""
+    return v.ghost_window and pending_for_l1(vm, v)
+
+
 def others_str(vm: VM) -> str:
     return reasons_str(vm.apicv_inhibit_reasons & ~IRQWIN_BIT)
 
