@@ -14,6 +14,8 @@ from difftest.frontends import output
 from difftest.impls import BUILTIN, ImplError, load
 from difftest.model.scenario import ScenarioError
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
+from difftest.report.causal import pick
+from difftest.report.digest import build, digest_lines, render_brief
 from difftest.report.explain import explain, preemptions
 from difftest.report.table import render_report
 from difftest.report.wrap import DEFAULT_WIDTH, wrap
@@ -58,13 +60,22 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
     c.add_argument("--width", type=int, default=80, help="table width in columns")
+    c.add_argument("--full", action="store_true", help="print the whole interleaving table")
     output.add_json_flag(c)
 
     r = sub.add_parser("replay", help="re-run a reproducer and print its interleaving")
     r.add_argument("file", type=Path)
     r.add_argument("--impl", help="replay on another implementation (lenient schedule)")
     r.add_argument("--width", type=int, default=80)
-    r.add_argument("--full", action="store_true", help="also show steps that changed nothing")
+    detail = r.add_mutually_exclusive_group()
+    detail.add_argument(
+        "--brief",
+        action="store_true",
+        help="the causal digest: only the steps the divergence depends on (default)",
+    )
+    detail.add_argument(
+        "--full", action="store_true", help="the whole interleaving, re-checks included"
+    )
     output.add_json_flag(r)
 
     sub.add_parser("list", help="list the built-in implementations")
@@ -165,7 +176,7 @@ def _check(args: argparse.Namespace) -> int:
         first = shrink(impl, first)
         doc["check"]["shrunk"] = True
     path = _write_repro(args.out, args.impl, first)
-    report = _report(impl, first, args.width, path)
+    report = _report(impl, first, args.width, path, full=args.full)
     doc["reproducers"].append(reproducer_entry(impl, first, path))
     print()
     print(report)
@@ -196,7 +207,7 @@ def reproducer_entry(impl: type, r: Result, path: Path | None) -> dict[str, obje
     return output.reproducer(
         path,
         f,
-        explain(impl, r, DEFAULT_WIDTH).splitlines(),
+        digest_lines(explain(impl, r, DEFAULT_WIDTH)),
         threads=len(r.scenario.thread_names),
         ops=r.scenario.n_ops,
         steps=r.execution.steps,
@@ -209,8 +220,12 @@ def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
     return save_new(out, Repro(impl_spec, r.scenario, r.execution.schedule, f))
 
 
-def _report(impl: type, r: Result, width: int, path: Path | None = None) -> str:
-    return explain(impl, r, width, command=f"difftest replay {path}" if path else None)
+def _report(
+    impl: type, r: Result, width: int, path: Path | None = None, *, full: bool = False
+) -> str:
+    """The digest (or with ``full`` the whole table) headed by the replay command."""
+    command = f"difftest replay {path}" if path else None
+    return explain(impl, r, width, full=full, command=command)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -223,17 +238,23 @@ def _replay(args: argparse.Namespace) -> int:
         raise ReproError(f"{args.file}: schedule does not replay on {repro.impl}: {e}") from None
     recorded = repro.finding.kind if repro.finding else None
     same = [x for x in r.findings if x.kind == recorded]
-    f = same[0] if same else r.first_bug or (r.findings[0] if r.findings else None)
+    f = pick(r.findings, recorded)
     assert r.execution.trace is not None
-    report = render_report(
-        impl.name,
-        repro.scenario,
-        r.execution.trace,
-        f,
-        width=args.width,
-        full=args.full,
-        command=_replay_command(args),
-    )
+    if args.full:
+        report = render_report(
+            impl.name,
+            repro.scenario,
+            r.execution.trace,
+            f,
+            width=args.width,
+            full=True,
+            command=_replay_command(args),
+        )
+    else:
+        d = build(impl, repro.scenario, repro.schedule, strict=args.impl is None, recorded=recorded)
+        report = render_brief(
+            impl.name, repro.scenario, d, width=args.width, command=_replay_command(args)
+        )
     print(report)
     if sched.diverged_at is not None:
         emit(
@@ -261,7 +282,7 @@ def _replay(args: argparse.Namespace) -> int:
         output.reproducer(
             args.file,
             f,
-            report.splitlines(),
+            digest_lines(report) if not args.full else report.splitlines(),
             command=_replay_command(args),
             threads=len(repro.scenario.thread_names),
             ops=repro.scenario.n_ops,
