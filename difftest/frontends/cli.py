@@ -12,14 +12,15 @@ from pathlib import Path
 from difftest.check import GenParams, Summary, random_check
 from difftest.frontends import output
 from difftest.impls import BUILTIN, ImplError, load
-from difftest.model.scenario import ScenarioError
-from difftest.oracle.findings import MEANING, SEVERITY, Kind
+from difftest.model.scenario import Scenario, ScenarioError
+from difftest.oracle.findings import MEANING, SEVERITY, Finding, Kind
+from difftest.report import timeline
 from difftest.report.causal import pick
-from difftest.report.digest import build, digest_lines, render_brief
+from difftest.report.digest import Digest, build, digest_lines, render_brief
 from difftest.report.explain import explain, preemptions
 from difftest.report.table import render_report
 from difftest.report.wrap import DEFAULT_WIDTH, wrap
-from difftest.repro import Repro, ReproError, save_new
+from difftest.repro import Repro, ReproError, save_new, write_atomic
 from difftest.repro import load as load_repro
 from difftest.runner import Result, run
 from difftest.schedulers.replay import ReplayScheduler
@@ -76,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     detail.add_argument(
         "--full", action="store_true", help="the whole interleaving, re-checks included"
     )
+    r.add_argument("--html", type=Path, metavar="FILE", help="also write the timeline as HTML")
+    r.add_argument("--svg", type=Path, metavar="FILE", help="also write the timeline as SVG")
     output.add_json_flag(r)
 
     sub.add_parser("list", help="list the built-in implementations")
@@ -240,6 +243,7 @@ def _replay(args: argparse.Namespace) -> int:
     same = [x for x in r.findings if x.kind == recorded]
     f = pick(r.findings, recorded)
     assert r.execution.trace is not None
+    d = None
     if args.full:
         report = render_report(
             impl.name,
@@ -256,6 +260,8 @@ def _replay(args: argparse.Namespace) -> int:
             impl.name, repro.scenario, d, width=args.width, command=_replay_command(args)
         )
     print(report)
+    if args.html or args.svg:
+        _picture(args, impl.name, repro.scenario, r, f, d, report)
     if sched.diverged_at is not None:
         emit(
             f"\nnote: the recorded schedule stopped fitting {impl.name} at step "
@@ -291,6 +297,34 @@ def _replay(args: argparse.Namespace) -> int:
         )
     ]
     return EXIT_FINDING if r.bugs else EXIT_CLEAN
+
+
+def _picture(
+    args: argparse.Namespace,
+    name: str,
+    scenario: Scenario,
+    r: Result,
+    f: Finding | None,
+    d: Digest | None,
+    report: str,
+) -> None:
+    """Write the timeline (brief: the digest's steps; full: every step)."""
+    for out in (args.html, args.svg):
+        if out is not None and out.resolve() == args.file.resolve():
+            raise ReproError(f"{out}: would overwrite the reproducer being replayed")
+    assert r.execution.trace is not None
+    title = f"difftest: {name}" + (f" diverges: {f.kind.value}" if f else ": no divergence")
+    shown = None if d is None else sorted(i for x in d.lines for i in x.steps)
+    preempted = d.traced.preempted if d is not None else None
+    pic = timeline.draw(
+        scenario, r.execution.trace, f, shown=shown, preempted=preempted, title=title
+    )
+    if args.svg is not None:
+        write_atomic(args.svg, timeline.svg(pic))
+        emit(f"timeline: {args.svg}", args.width)
+    if args.html is not None:
+        write_atomic(args.html, timeline.page(pic, title, report))
+        emit(f"timeline: {args.html}", args.width)
 
 
 def _replay_command(args: argparse.Namespace) -> str:
