@@ -16,7 +16,7 @@ needs a differently placed preemption is two moves at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from hypothesis import settings
@@ -85,10 +85,20 @@ def _candidates(s: Scenario) -> Iterator[dict[str, object]]:
         yield {"extint": tuple(y for y in s.extint if y != x)}
 
 
-def shrink(impl: type[World], result: Result, *, tries: int = 300) -> Result:
+# ``progress(candidates tried, operations left)``: for a front-end's display.
+ShrinkProgress = Callable[[int, int], None]
+
+
+def shrink(
+    impl: type[World],
+    result: Result,
+    *,
+    tries: int = 300,
+    progress: ShrinkProgress | None = None,
+) -> Result:
     """A smaller scenario with the same first-bug kind, and a schedule with the
     fewest preemptions that shows it."""
-    best = shrink_scenario(impl, result, tries=tries)
+    best = shrink_scenario(impl, result, tries=tries, progress=progress)
     assert best.first_bug is not None
     found = minimal_failure(impl, scenario=best.scenario, kinds={best.first_bug.kind}).result
     if found is not None and (preemptions(impl, found), found.execution.steps) < (
@@ -99,11 +109,18 @@ def shrink(impl: type[World], result: Result, *, tries: int = 300) -> Result:
     return best
 
 
-def shrink_scenario(impl: type[World], result: Result, *, tries: int = 300) -> Result:
+def shrink_scenario(
+    impl: type[World],
+    result: Result,
+    *,
+    tries: int = 300,
+    progress: ShrinkProgress | None = None,
+) -> Result:
     """Pass 1: a smaller scenario with the same first-bug kind."""
     assert result.first_bug is not None
     kind = result.first_bug.kind
     best = result
+    tried = 0
     improved = True
     while improved:
         improved = False
@@ -113,6 +130,9 @@ def shrink_scenario(impl: type[World], result: Result, *, tries: int = 300) -> R
             except ScenarioError:
                 continue
             r = find_schedule(impl, cand, kind, tries)
+            tried += 1
+            if progress is not None:
+                progress(tried, (r or best).scenario.n_ops)
             if r is not None:
                 best = r
                 improved = True

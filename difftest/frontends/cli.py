@@ -9,8 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from difftest.check import GenParams, Summary, random_check
+from difftest.check import GenParams, random_check
 from difftest.frontends import output
+from difftest.frontends.progress import Progress
 from difftest.impls import BUILTIN, ImplError, load
 from difftest.model.scenario import Scenario, ScenarioError
 from difftest.oracle.findings import MEANING, SEVERITY, Finding, Kind
@@ -133,15 +134,6 @@ def _summary(impl: type) -> str:
     return textwrap.shorten(first, 70, placeholder=" ...")
 
 
-def _progress(s: Summary) -> None:
-    print(
-        f"  {s.runs} runs, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s, "
-        f"{s.bug_runs} with findings",
-        file=sys.stderr,
-        flush=True,
-    )
-
-
 def _check(args: argparse.Namespace) -> int:
     for name in ("vcpus", "ops"):
         if getattr(args, name) < 1:
@@ -151,9 +143,16 @@ def _check(args: argparse.Namespace) -> int:
     impl = load(args.impl)
     params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
     runs = args.runs if args.runs is not None or args.time is not None else 2000
-    s = random_check(
-        impl, seed=args.seed, runs=runs, seconds=args.time, params=params, progress=_progress
-    )
+    with Progress("check", total=runs if args.time is None else None) as p:
+        s = random_check(
+            impl,
+            seed=args.seed,
+            runs=runs,
+            seconds=args.time,
+            params=params,
+            progress=lambda s: p.update(s.runs, findings=s.bug_runs),
+            progress_every=0.2 if p.tty else 2.0,
+        )
     emit(
         f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs, "
         f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s",
@@ -176,7 +175,8 @@ def _check(args: argparse.Namespace) -> int:
     if first is None:
         return EXIT_CLEAN
     if s.first_bug is not None and not args.no_shrink:
-        first = shrink(impl, first)
+        with Progress("shrink", unit="candidates") as p:
+            first = shrink(impl, first, progress=lambda n, ops: p.update(n, extra=f"{ops} ops"))
         doc["check"]["shrunk"] = True
     path = _write_repro(args.out, args.impl, first)
     report = _report(impl, first, args.width, path, full=args.full)

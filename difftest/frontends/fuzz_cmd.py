@@ -27,6 +27,8 @@ from pathlib import Path
 from difftest.check import GenParams
 from difftest.frontends import output
 from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE, _report
+from difftest.frontends.progress import Progress as Bar
+from difftest.frontends.progress import Status
 from difftest.fuzz.harness import DifftestInternalError, Harness
 from difftest.fuzz.triage import DUPLICATE, INTERNAL, NEW, Triaged, slug, triage_dir
 from difftest.impls import load
@@ -163,6 +165,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
     before = {p.name for p in artifacts.glob("crash-*")}
     print(f"difftest fuzz: {' '.join(cmd[1:])}", file=sys.stderr)
     p = Progress()
+    status = Status()
     tally = _Tally(Harness(impl, params), before)
     start = time.monotonic()
     # SIGTERM (cron, timeout, CI cancellation) stops the run like Ctrl-C does.
@@ -184,14 +187,15 @@ def run_fuzz(args: argparse.Namespace) -> int:
                 try:
                     proc.wait(timeout=args.progress)
                 except subprocess.TimeoutExpired:
-                    _print_progress(impl.name, start, p, artifacts, tally)
+                    _print_progress(impl.name, start, p, artifacts, tally, status)
         except KeyboardInterrupt:
             interrupted = True
             _stop(proc)
         finally:
             signal.signal(signal.SIGTERM, previous)
         reader.join(timeout=10)
-    _print_progress(impl.name, start, p, artifacts, tally)
+    _print_progress(impl.name, start, p, artifacts, tally, status)
+    status.close()
     # 0: time is up; 1 or 77: a crash (77 is Atheris's status for a Python exception).
     if proc.returncode not in (0, 1, 77, -signal.SIGINT, 130) and not interrupted:
         print(
@@ -199,7 +203,15 @@ def run_fuzz(args: argparse.Namespace) -> int:
             f"see {artifacts / 'libfuzzer.log'}",
             file=sys.stderr,
         )
-    results = triage_dir(impl, args.impl, artifacts, params, lambda i, r: _report(i, r, args.width))
+    with Bar("triage", unit="crash inputs") as tp:
+        results = triage_dir(
+            impl,
+            args.impl,
+            artifacts,
+            params,
+            lambda i, r: _report(i, r, args.width),
+            progress=lambda done, total: tp.update(done),
+        )
     _document(args, results, before)
     return _summary(results, before, args.width)
 
@@ -288,15 +300,15 @@ class _Tally:
         return len(self.seen), findings, int("internal" in sigs)
 
 
-def _print_progress(name: str, start: float, p: Progress, artifacts: Path, tally: _Tally) -> None:
+def _print_progress(
+    name: str, start: float, p: Progress, artifacts: Path, tally: _Tally, status: Status
+) -> None:
     crashes, findings, internal = tally.update(artifacts)
     extra = "  INTERNAL ERRORS" if internal else ""
-    print(
+    status.show(
         f"  fuzz {name}: {time.monotonic() - start:5.0f}s  {p.execs:,} executions  "
         f"{p.exec_s:,} exec/s  corpus {p.corpus}  findings {findings} "
-        f"({crashes} crash inputs){extra}",
-        file=sys.stderr,
-        flush=True,
+        f"({crashes} crash inputs){extra}"
     )
 
 
