@@ -16,7 +16,7 @@ from difftest.impls import BUILTIN, ImplError, load
 from difftest.model.scenario import Scenario, ScenarioError
 from difftest.oracle.findings import MEANING, SEVERITY, Finding, Kind
 from difftest.report import timeline
-from difftest.report.causal import pick
+from difftest.report.causal import pick, traced
 from difftest.report.digest import Digest, build, digest_lines, render_brief
 from difftest.report.explain import explain, preemptions
 from difftest.report.table import render_report
@@ -261,7 +261,10 @@ def _replay(args: argparse.Namespace) -> int:
         )
     print(report)
     if args.html or args.svg:
-        _picture(args, impl.name, repro.scenario, r, f, d, report)
+        full = None
+        if d is None:  # every preemption, from a traced replay
+            full = traced(impl, repro.scenario, repro.schedule, strict=args.impl is None).preempted
+        _picture(args, impl.name, repro.scenario, r, f, d, report, full)
     if sched.diverged_at is not None:
         emit(
             f"\nnote: the recorded schedule stopped fitting {impl.name} at step "
@@ -307,6 +310,7 @@ def _picture(
     f: Finding | None,
     d: Digest | None,
     report: str,
+    preempted: list[int | None] | None,
 ) -> None:
     """Write the timeline (brief: the digest's steps; full: every step)."""
     for out in (args.html, args.svg):
@@ -315,7 +319,11 @@ def _picture(
     assert r.execution.trace is not None
     title = f"difftest: {name}" + (f" diverges: {f.kind.value}" if f else ": no divergence")
     shown = None if d is None else sorted(i for x in d.lines for i in x.steps)
-    preempted = d.traced.preempted if d is not None else None
+    if d is not None:  # brief: only the preemptions that matter (digest.py)
+        preempted = [None] * len(d.traced.preempted)
+        for x in d.lines:
+            if x.preempts is not None:
+                preempted[x.steps[0]] = x.preempts
     pic = timeline.draw(
         scenario, r.execution.trace, f, shown=shown, preempted=preempted, title=title
     )
