@@ -153,6 +153,7 @@ def _check(args: argparse.Namespace) -> int:
             progress=lambda s: p.update(s.runs, findings=s.bug_runs),
             progress_every=0.2 if p.tty else 2.0,
         )
+        p.update(s.runs, findings=s.bug_runs)
     emit(
         f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs, "
         f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s",

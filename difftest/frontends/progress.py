@@ -41,6 +41,7 @@ class Progress:
         self.done = 0
         self.extra = ""
         self.printed = False
+        self.updated = False
         self.bar: tqdm | None = None
         if self.tty:
             self.bar = tqdm(
@@ -55,6 +56,7 @@ class Progress:
 
     def update(self, done: int, findings: int | None = None, extra: str = "") -> None:
         self.done = done
+        self.updated = True
         parts = [f"findings {findings}"] if findings is not None else []
         if extra:
             parts.append(extra)
@@ -86,7 +88,7 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        elif self.printed or self.done:
+        elif self.updated:
             self._line(time.monotonic())
 
     def __enter__(self) -> Progress:
