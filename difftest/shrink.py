@@ -31,6 +31,7 @@ from difftest.property import SEARCH_SETTINGS, minimal_failure
 from difftest.report.explain import preemptions
 from difftest.runner import Result, run
 from difftest.schedulers.random import RandomScheduler
+from difftest.strategies import Bounds
 
 # Small candidates get a Hypothesis schedule search as well: its sparse,
 # well-placed preemptions hit windows a step wide that uniform random
@@ -209,6 +210,14 @@ def _candidates(s: Scenario) -> Iterator[dict[str, object]]:
     for i, p in enumerate(s.ioctls):
         for j in range(len(p)):
             yield {"ioctls": s.ioctls[:i] + (p[:j] + p[j + 1 :],) + s.ioctls[i + 1 :]}
+            if p[j].startswith("extint "):
+                # the ExtINT raised at the start instead: one operation fewer
+                v = int(p[j].split()[1])
+                if v not in s.extint and v < n:
+                    yield {
+                        "ioctls": s.ioctls[:i] + (p[:j] + p[j + 1 :],) + s.ioctls[i + 1 :],
+                        "extint": tuple(sorted((*s.extint, v))),
+                    }
     for i, v in enumerate(s.vcpus):
         for j in range(len(v.program)):
             nv = VcpuSpec(v.program[:j] + v.program[j + 1 :], v.guest_if, v.apic_enabled)
@@ -219,16 +228,13 @@ def _candidates(s: Scenario) -> Iterator[dict[str, object]]:
         yield {"extint": tuple(y for y in s.extint if y != x)}
 
 
-# ``progress(candidates tried, operations left)``: for a front-end's display.
-ShrinkProgress = Callable[[int, int], None]
+# Called with each smaller result found and the pass that found it, so that a
+# front-end can show progress, and keep the best so far if the user interrupts.
+Progress = Callable[[Result, str], None]
 
 
 def shrink(
-    impl: type[World],
-    result: Result,
-    *,
-    tries: int = 300,
-    progress: ShrinkProgress | None = None,
+    impl: type[World], result: Result, *, tries: int = 300, progress: Progress | None = None
 ) -> Result:
     """A smaller scenario with the same first-bug kind, and a schedule with the
     fewest preemptions that shows it."""
@@ -238,29 +244,53 @@ def shrink(
     while True:
         before = size(impl, best)
         best = shrink_scenario(impl, best, tries=tries, progress=progress)
-        best = fewer_preemptions(impl, best)
+        smaller = fewer_preemptions(impl, best)
+        if smaller is not best:
+            best = smaller
+            if progress is not None:
+                progress(best, "preemptions")
         if size(impl, best) >= before:
             break
+    if progress is not None:
+        progress(best, "schedule")
     found = minimal_failure(impl, scenario=best.scenario, kinds={kind}).result
     if found is not None:
         found = fewer_preemptions(impl, found)
         if size(impl, found) < size(impl, best):
             best = found
+    if best.scenario.n_ops > 1:
+        # Greedy deletion can stop at a local minimum whose smaller neighbours need
+        # a different scenario shape: a joint Hypothesis search within its bounds.
+        joint = minimal_failure(impl, _bounds(best.scenario), kinds={kind}).result
+        if joint is not None:
+            joint = fewer_preemptions(impl, joint)
+            if size(impl, joint) < size(impl, best):
+                best = joint
+                if progress is not None:
+                    progress(best, "joint")
     return best
 
 
+def _bounds(s: Scenario) -> Bounds:
+    """Hypothesis bounds no larger than ``s``: its threads, its longest program."""
+    longest = max([len(v.program) for v in s.vcpus] + [len(p) for p in s.ioctls] + [1])
+    nested = any(op in ("vmrun", "sti_vmrun", "vmexit") for v in s.vcpus for op in v.program)
+    return Bounds(
+        max_vcpus=len(s.vcpus),
+        max_ioctl_threads=len(s.ioctls),
+        max_ops=longest,
+        nested=nested,
+        vendor=s.vendor,
+    )
+
+
 def shrink_scenario(
-    impl: type[World],
-    result: Result,
-    *,
-    tries: int = 300,
-    progress: ShrinkProgress | None = None,
+    impl: type[World], result: Result, *, tries: int = 300, progress: Progress | None = None
 ) -> Result:
     """Pass 1: a smaller scenario with the same first-bug kind."""
     assert result.first_bug is not None
     kind = result.first_bug.kind
     best = result
-    tried = 0
     improved = True
     while improved:
         improved = False
@@ -273,11 +303,10 @@ def shrink_scenario(
                 impl, cand, _mapped(best.execution.schedule, best.scenario, changes), kind
             )
             r = got[0] if got is not None else find_schedule(impl, cand, kind, tries)
-            tried += 1
-            if progress is not None:
-                progress(tried, (r or best).scenario.n_ops)
             if r is not None:
                 best = r
                 improved = True
+                if progress is not None:
+                    progress(best, "scenario")
                 break
     return best

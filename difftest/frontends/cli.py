@@ -7,13 +7,30 @@ import contextlib
 import importlib
 import sys
 import textwrap
+import time
+import traceback
 from pathlib import Path
 
-from difftest.check import GenParams, random_check
+from difftest.check import GenParams, Summary, random_check
+from difftest.errors import (
+    EPILOG,
+    EXIT_CLEAN,
+    EXIT_FINDING,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    MAX_FILE_BYTES,
+    PluginError,
+    UsageError,
+    short_traceback,
+)
 from difftest.frontends import output
+from difftest.frontends.interrupts import save_finding, sigterm_as_interrupt, write_repro
 from difftest.frontends.progress import Progress
-from difftest.impls import BUILTIN, ImplError, load
-from difftest.model.scenario import Scenario, ScenarioError
+from difftest.frontends.validate import validate
+from difftest.fuzz.decode import decode
+from difftest.impls import BUILTIN, PLUGIN_FILES, load
+from difftest.model.scenario import Scenario
 from difftest.oracle.findings import MEANING, SEVERITY, Finding, Kind
 from difftest.report import timeline
 from difftest.report.causal import pick, traced
@@ -21,13 +38,10 @@ from difftest.report.digest import Digest, build, digest_lines, render_brief
 from difftest.report.explain import explain, preemptions
 from difftest.report.table import render_report
 from difftest.report.wrap import DEFAULT_WIDTH, wrap
-from difftest.repro import Repro, ReproError, save_new, write_atomic
+from difftest.repro import ReproError, write_atomic
 from difftest.repro import load as load_repro
 from difftest.runner import Result, run
-from difftest.schedulers.replay import ReplayScheduler
-from difftest.shrink import shrink
-
-EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
+from difftest.schedulers.replay import ReplayScheduler, ScheduleDiverged
 
 # Further subcommands, one module each: ``register(sub)`` adds a parser whose
 # defaults hold ``run=callable(args) -> exit status``.
@@ -39,13 +53,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        sys.stderr.write(f"difftest: {message}\n")
-        sys.exit(EXIT_USAGE)
+    def error(self, message: str) -> None:  # one line, exit 2 (caught in main)
+        raise UsageError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="difftest", description=__doc__)
+    p = _Parser(prog="difftest", description=__doc__, epilog=EPILOG)
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     c = sub.add_parser("check", help="random scenarios under random schedules")
@@ -80,16 +93,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--html", type=Path, metavar="FILE", help="also write the timeline as HTML")
     r.add_argument("--svg", type=Path, metavar="FILE", help="also write the timeline as SVG")
+    r.add_argument(
+        "--raw",
+        action="store_true",
+        help="FILE is a raw fuzzer input (libFuzzer crash-*, ClusterFuzzLite test case); "
+        "needs --impl",
+    )
     output.add_json_flag(r)
 
     sub.add_parser("list", help="list the built-in implementations")
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)
+    for sp in sub.choices.values():  # the exit-status contract under every --help
+        sp.epilog = f"{sp.epilog}\n\n{EPILOG}" if sp.epilog else EPILOG
     return p
 
 
+def one_line(message: object, limit: int = 300) -> str:
+    """An error message as one bounded line, whatever the input it quotes."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Every subcommand's exit status comes from here (difftest.errors)."""
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as e:
+        print(f"difftest: {one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE
     # Every command fills its machine-readable document as it goes (output.py).
     args.doc = output.new_doc(args.cmd)
     as_json = getattr(args, "json", False)
@@ -104,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> tuple[int, str | None]:
-    """The command's exit status, and the one-line error if it failed on its input."""
+    """The command's exit status, and the one-line error if it failed."""
     try:
+        validate(args)
         if args.cmd == "check":
             return _check(args), None
         if args.cmd == "replay":
@@ -115,15 +148,50 @@ def _dispatch(args: argparse.Namespace) -> tuple[int, str | None]:
         for name in BUILTIN:
             print(f"{name:28s} {_summary(load(name))}")
         return EXIT_CLEAN, None
-    except (ImplError, ReproError, ScenarioError) as e:
-        print(f"difftest: {e}", file=sys.stderr)
-        return EXIT_USAGE, str(e)
+    except PluginError as e:  # before UsageError: a plugin that fails to import is one
+        print(e.plugin_traceback(), end="", file=sys.stderr)
+        print(f"difftest: {one_line(e)}", file=sys.stderr)
+        return EXIT_INTERNAL, one_line(e)
+    except UsageError as e:
+        print(f"difftest: {one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE, one_line(e)
     except KeyboardInterrupt:
         print("difftest: interrupted", file=sys.stderr)
-        return 130, "interrupted"
+        return EXIT_INTERRUPTED, "interrupted"
     except BrokenPipeError:  # output piped into head: not an error of the run
         sys.stderr.close()
         return EXIT_CLEAN, None
+    except RecursionError as e:  # deep input that slipped past a cap: still input
+        print(f"difftest: input nested too deeply ({one_line(e)})", file=sys.stderr)
+        return EXIT_USAGE, "input nested too deeply"
+    except SystemExit as e:  # --help exits 0; a plugin calling sys.exit() is an error
+        if _plugin_frame(e) is None:
+            raise
+        return _internal(e), f"plugin called sys.exit({e.code!r})"
+    except Exception as e:
+        return _internal(e), one_line(f"{type(e).__name__}: {e}")
+
+
+def _plugin_frame(e: BaseException) -> str | None:
+    """The innermost plugin file in ``e``'s traceback, if any."""
+    frames = [f.filename for f in traceback.extract_tb(e.__traceback__)]
+    return next((f for f in reversed(frames) if f in PLUGIN_FILES), None)
+
+
+def _internal(e: BaseException) -> int:
+    """Exit 3. An exception raised in a plugin's code shows the plugin's frames only;
+    one of difftest itself shows the whole traceback, to be reported."""
+    plugin = _plugin_frame(e)
+    if plugin is not None:
+        print(short_traceback(e, plugin), end="", file=sys.stderr)
+        print(f"difftest: the plugin {plugin} raised {type(e).__name__}", file=sys.stderr)
+    else:
+        traceback.print_exception(e, file=sys.stderr)
+        print(
+            f"difftest: internal error (a bug of difftest): {type(e).__name__}: {one_line(e)}",
+            file=sys.stderr,
+        )
+    return EXIT_INTERNAL
 
 
 def _summary(impl: type) -> str:
@@ -135,27 +203,34 @@ def _summary(impl: type) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    for name in ("vcpus", "ops"):
-        if getattr(args, name) < 1:
-            raise ScenarioError(f"--{name} must be at least 1")
-    if args.ioctls < 0:
-        raise ScenarioError("--ioctls must not be negative")
     impl = load(args.impl)
     params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
     runs = args.runs if args.runs is not None or args.time is not None else 2000
-    with Progress("check", total=runs if args.time is None else None) as p:
-        s = random_check(
-            impl,
-            seed=args.seed,
-            runs=runs,
-            seconds=args.time,
-            params=params,
-            progress=lambda s: p.update(s.runs, findings=s.bug_runs),
-            progress_every=0.2 if p.tty else 2.0,
-        )
+    s = Summary()
+    start = time.monotonic()
+    with sigterm_as_interrupt(), Progress("check", total=runs if args.time is None else None) as p:
+        try:
+            random_check(
+                impl,
+                seed=args.seed,
+                runs=runs,
+                seconds=args.time,
+                params=params,
+                progress=lambda s: p.update(s.runs, findings=s.bug_runs),
+                progress_every=0.2 if p.tty else 2.0,
+                summary=s,
+            )
+        except KeyboardInterrupt:  # write what was found, then exit 130
+            s.interrupted = True
+            s.seconds = time.monotonic() - start
         p.update(s.runs, findings=s.bug_runs)
+    return _check_result(args, impl, params, s)
+
+
+def _check_result(args: argparse.Namespace, impl: type, params: GenParams, s: Summary) -> int:
+    stopped = " (interrupted)" if s.interrupted else ""
     emit(
-        f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs, "
+        f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs{stopped}, "
         f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s",
         args.width,
     )
@@ -174,17 +249,26 @@ def _check(args: argparse.Namespace) -> int:
     doc["reproducers"] = []
     first = s.first_bug or s.first_soft
     if first is None:
-        return EXIT_CLEAN
-    if s.first_bug is not None and not args.no_shrink:
-        with Progress("shrink", unit="candidates") as p:
-            first = shrink(impl, first, progress=lambda n, ops: p.update(n, extra=f"{ops} ops"))
-        doc["check"]["shrunk"] = True
-    path = _write_repro(args.out, args.impl, first)
-    report = _report(impl, first, args.width, path, full=args.full)
-    doc["reproducers"].append(reproducer_entry(impl, first, path))
+        return EXIT_INTERRUPTED if s.interrupted else EXIT_CLEAN
+    saved = save_finding(
+        impl,
+        args.impl,
+        first,
+        args.out,
+        shrink_it=s.first_bug is not None and not args.no_shrink,
+        interrupted=s.interrupted,
+    )
+    doc["check"]["shrunk"] = saved.result is not first
+    path = saved.path
+    report = _report(impl, saved.result, args.width, path, full=args.full)
+    doc["reproducers"].append(reproducer_entry(impl, saved.result, path))
     print()
     print(report)
     emit(f"\nreproducer: {path}", args.width)
+    if saved.unshrunk is not None and saved.unshrunk != path:
+        emit(f"unshrunk:   {saved.unshrunk}", args.width)
+    if s.interrupted or saved.stopped:
+        return EXIT_INTERRUPTED
     return EXIT_FINDING if s.first_bug is not None else EXIT_CLEAN
 
 
@@ -220,8 +304,7 @@ def reproducer_entry(impl: type, r: Result, path: Path | None) -> dict[str, obje
 
 
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
-    f = r.first_bug or r.findings[0]
-    return save_new(out, Repro(impl_spec, r.scenario, r.execution.schedule, f))
+    return write_repro(out, impl_spec, r)
 
 
 def _report(
@@ -233,13 +316,27 @@ def _report(
 
 
 def _replay(args: argparse.Namespace) -> int:
+    if args.raw:
+        return _replay_raw(args)
     repro = load_repro(args.file)
+    if args.impl is None and repro.impl not in BUILTIN:
+        # Reading a file never runs code: a plugin is imported only if the command names it.
+        raise ReproError(
+            f"{args.file}: recorded on the plugin {repro.impl!r}; replay imports no code a "
+            f"file names: pass --impl {repro.impl} to run that plugin"
+        )
     impl = load(args.impl or repro.impl)
-    sched = ReplayScheduler(repro.schedule, strict=args.impl is None)
+    sched = ReplayScheduler(repro.schedule, strict=args.impl in (None, repro.impl))
     try:
         r = run(impl, repro.scenario, sched, trace=True)
-    except Exception as e:  # ScheduleDiverged: the file does not fit its own implementation
+    except ScheduleDiverged as e:  # the file does not fit its own implementation
         raise ReproError(f"{args.file}: schedule does not replay on {repro.impl}: {e}") from None
+    left = len(repro.schedule) - sched.pos
+    if sched.strict and left > 0:  # the run ended early: this is not the recorded run
+        raise ReproError(
+            f"{args.file}: schedule does not replay on {repro.impl}: the run ended after "
+            f"{sched.pos} steps with {left} recorded steps left over"
+        )
     recorded = repro.finding.kind if repro.finding else None
     same = [x for x in r.findings if x.kind == recorded]
     f = pick(r.findings, recorded)
@@ -256,7 +353,7 @@ def _replay(args: argparse.Namespace) -> int:
             command=_replay_command(args),
         )
     else:
-        d = build(impl, repro.scenario, repro.schedule, strict=args.impl is None, recorded=recorded)
+        d = build(impl, repro.scenario, repro.schedule, strict=sched.strict, recorded=recorded)
         report = render_brief(
             impl.name, repro.scenario, d, width=args.width, command=_replay_command(args)
         )
@@ -264,7 +361,7 @@ def _replay(args: argparse.Namespace) -> int:
     if args.html or args.svg:
         full = None
         if d is None:  # every preemption, from a traced replay
-            full = traced(impl, repro.scenario, repro.schedule, strict=args.impl is None).preempted
+            full = traced(impl, repro.scenario, repro.schedule, strict=sched.strict).preempted
         _picture(args, impl.name, repro.scenario, r, f, d, report, full)
     if sched.diverged_at is not None:
         emit(
@@ -338,6 +435,32 @@ def _picture(
 
 def _replay_command(args: argparse.Namespace) -> str:
     return f"difftest replay {args.file}" + (f" --impl {args.impl}" if args.impl else "")
+
+
+def _replay_raw(args: argparse.Namespace) -> int:
+    """A fuzzer input decodes to one run (default scenario bounds, as the targets use)."""
+    if args.impl is None:
+        raise UsageError("replay --raw needs --impl: a raw input does not name its implementation")
+    impl = load(args.impl)
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"{args.file}: cannot read ({e.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(f"{args.file}: over the cap of {MAX_FILE_BYTES:,} bytes")
+    scenario, scheduler = decode(data)
+    r = run(impl, scenario, scheduler, trace=True)
+    assert r.execution.trace is not None
+    f = r.first_bug or (r.findings[0] if r.findings else None)
+    if args.full:
+        print(render_report(impl.name, scenario, r.execution.trace, f, width=args.width, full=True))
+    else:
+        d = build(impl, scenario, r.execution.schedule, recorded=f.kind if f else None)
+        print(render_brief(impl.name, scenario, d, width=args.width))
+    kinds = ", ".join(sorted({x.kind.value for x in r.findings})) or "none"
+    print(f"\nverdict: findings {kinds} (raw input, {len(data)} bytes, on {impl.name})")
+    return EXIT_FINDING if r.bugs else EXIT_CLEAN
 
 
 if __name__ == "__main__":

@@ -14,17 +14,11 @@ import argparse
 import time
 from pathlib import Path
 
+from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INCOMPLETE
 from difftest.explore.dpor import Stats, explore
 from difftest.explore.scenarios import Bound, scenarios
 from difftest.frontends import output
-from difftest.frontends.cli import (
-    EXIT_CLEAN,
-    EXIT_FINDING,
-    _report,
-    _write_repro,
-    emit,
-    reproducer_entry,
-)
+from difftest.frontends.cli import _report, _write_repro, emit, reproducer_entry
 from difftest.impls import load
 from difftest.model.scenario import ScenarioError
 from difftest.runner import Result, run
@@ -73,6 +67,10 @@ def _bound(a: argparse.Namespace) -> Bound:
     if a.pct is not None and (a.pct < 1 or a.depth < 1):
         raise ScenarioError("--pct and --depth must be at least 1")
     split = lambda s: tuple(x.strip() for x in s.split(",") if x.strip())  # noqa: E731
+    if not split(a.vcpu_ops):
+        raise ScenarioError("--vcpu-ops names no operation: the bound has no scenario")
+    if a.ioctls and not split(a.ioctl_ops):
+        raise ScenarioError("--ioctl-ops names no operation, but --ioctls asks for ioctl threads")
     return Bound(
         vcpus=a.vcpus,
         ops=a.ops,
@@ -89,7 +87,6 @@ def _bound(a: argparse.Namespace) -> Bound:
 def _explore(a: argparse.Namespace) -> int:
     bound = _bound(a)
     impl = load(a.impl)
-    todo = list(scenarios(bound))  # validates the bound before any work
     a.doc.update(impl=a.impl, reproducers=[])
     a.doc["explore"] = {
         "mode": "pct" if a.pct is not None else "naive" if a.naive else "dpor",
@@ -97,9 +94,16 @@ def _explore(a: argparse.Namespace) -> int:
         "preemption_bound": a.preemptions,
         "counterexample_preemptions": None,
         "scenarios_done": 0,
-        "scenarios_total": len(todo),
+        "scenarios_total": 0,  # so far, if time runs out while enumerating
     }
     deadline = time.monotonic() + a.time if a.time is not None else None
+    todo = []
+    for s in scenarios(bound):  # validates the bound before any work
+        todo.append(s)
+        a.doc["explore"]["scenarios_total"] = len(todo)
+        if deadline is not None and time.monotonic() > deadline:
+            emit(f"incomplete: time ran out while enumerating scenarios ({len(todo)} so far)")
+            return EXIT_INCOMPLETE
     if a.pct is not None:
         return _pct(a, impl, todo, deadline)
     total = Stats()
@@ -118,7 +122,7 @@ def _explore(a: argparse.Namespace) -> int:
     _print_counts(a, total, done, len(todo))
     if done < len(todo):
         emit(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof", a.width)
-        return EXIT_CLEAN
+        return EXIT_INCOMPLETE
     result = (
         "proof"
         if a.preemptions is None or not total.bound_hit
@@ -181,7 +185,7 @@ def _pct(a: argparse.Namespace, impl: type, todo: list, deadline: float | None) 
         if deadline is not None and time.monotonic() > deadline:
             emit(f"incomplete: time ran out after {i} of {len(todo)} scenarios", a.width)
             a.doc["explore"].update(scenarios_done=i, pct_runs=runs)
-            return EXIT_CLEAN
+            return EXIT_INCOMPLETE
         n, k = len(s.thread_names), estimate_k(impl, s)
         sched = PCTScheduler(n, k, a.depth, a.seed * 1_000_003 + i)
         for _ in range(a.pct):

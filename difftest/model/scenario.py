@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from difftest.errors import UsageError
 from difftest.model.state import Reason
 from difftest.schedulers.base import ChoiceSource
 
@@ -45,7 +46,7 @@ INITIAL_REASONS = (
 )
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UsageError):
     """A scenario that does not describe a valid run."""
 
 
@@ -139,7 +140,7 @@ def parse_ioctl(op: str, n_vcpus: int) -> tuple[str, Reason | int, bool]:
     ("extint", 1, True)."""
     parts = op.split()
     if len(parts) == 2 and parts[0] == "extint":
-        if not parts[1].isdigit() or int(parts[1]) >= n_vcpus:
+        if not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) >= n_vcpus:
             raise ScenarioError(f"ioctl {op!r}: no such vCPU")
         return "extint", int(parts[1]), True
     if len(parts) == 2 and parts[0] in ("set", "clear"):
