@@ -1,6 +1,6 @@
 """difftest against the SPIN model checker on one bounded configuration.
 
-    python -m benchmarks.spin_compare [--repeat K] [--seeds N] [--cap S]
+    python -m benchmarks.spin_compare [--repeat K] [--seeds N] [--cap S] [--proof-cap S]
 
 The configuration is Sean's scenario (``SEAN`` in tests/helpers.py): two vCPUs,
 each with an ExtINT pending and needing one IRQ window. ``benchmarks/spin/``
@@ -214,6 +214,28 @@ def explore_row(name: str, preemptions: int | None, cap: float) -> str:
     )
 
 
+def stateful_row(name: str, cap: float) -> tuple[str, float | None, int]:
+    """``difftest explore``'s default stateful search (bounds 0, 1, 2, then
+    unbounded): the row, the seconds of a finished proof (None otherwise) and the
+    states stored."""
+    from difftest.explore.stateful import explore_stateful
+
+    out = explore_stateful(load(name), SEAN, deadline=time.monotonic() + cap)
+    st = out.stats
+    if out.counterexample is not None:
+        verdict = f"counterexample, {out.preemptions} preemptions"
+    elif st.timed_out:
+        verdict = f"not finished in {cap:g} s"
+    else:
+        verdict = "proof (every schedule)"
+    row = (
+        f"{ms(st.seconds)} | {st.executions:,} executions, {st.states:,} states "
+        f"({st.revisits:,} executions cut at a state seen before) | {verdict}"
+    )
+    proof = st.seconds if out.exhaustive and out.counterexample is None else None
+    return row, proof, st.states
+
+
 def ms(s: float) -> str:
     return f"{s * 1000:,.1f} ms"
 
@@ -223,6 +245,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="SPIN builds (pan runs 3x each)")
     ap.add_argument("--seeds", type=int, default=11, help="random-search trials")
     ap.add_argument("--cap", type=float, default=30.0, help="seconds before a DFS gives up")
+    ap.add_argument(
+        "--proof-cap", type=float, default=300.0, help="seconds before the stateful proof gives up"
+    )
     args = ap.parse_args()
     missing = spin_missing()
     bugs = {"lost-window", "warn"}
@@ -271,8 +296,10 @@ def main() -> None:
     for p in (2, None):
         label = "unbounded" if p is None else f"preemptions <= {p}"
         print(
-            f"| difftest explore (DPOR), {label} | - | - | {explore_row('prepatch', p, args.cap)} |"
+            f"| difftest explore --dpor, {label} | - | - | {explore_row('prepatch', p, args.cap)} |"
         )
+    row, _, _ = stateful_row("prepatch", args.proof_cap)
+    print(f"| difftest explore (stateful, bounds 0, 1, 2, then unbounded) | - | - | {row} |")
     for label, r in spin_rows.items():
         rand_s = rand[label.partition(", cc")[0]]
         with_compile = (r.compile_s + r.pan_s) / rand_s
@@ -318,9 +345,19 @@ def main() -> None:
     )
     for p in (2, None):
         label = "unbounded" if p is None else f"preemptions <= {p}"
-        print(f"| difftest explore (DPOR), {label} | - | {explore_row('final', p, args.cap)} |")
+        print(f"| difftest explore --dpor, {label} | - | {explore_row('final', p, args.cap)} |")
+    row, proof_s, states = stateful_row("final", args.proof_cap)
+    print(f"| difftest explore (stateful, bounds 0, 1, 2, then unbounded) | - | {row} |")
     if spin_final is not None:
         total = spin_final.compile_s + spin_final.pan_s
+        if proof_s is None:
+            print("ratio difftest stateful proof / SPIN: no proof within the cap")
+        else:
+            print(
+                f"ratio difftest stateful proof / SPIN with compile (fastest build): "
+                f"{proof_s / total:.2f}x (goal < 10x); states: difftest {states:,}, "
+                f"SPIN {spin_final.states:,}"
+            )
         for bound, o in dfs_rows:
             if o.exhausted:
                 print(
