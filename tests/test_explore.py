@@ -127,6 +127,17 @@ def test_cli_explore_counterexample_and_proof(tmp_path, capsys) -> None:
         == 0
     )
     assert "proof: no bug in any schedule of the 2 scenarios" in capsys.readouterr().out
+    one = ["explore", "--impl", "final", "--vcpus", "1", "--vcpu-ops", "apic", "--ioctls", "1"]
+    assert main([*one, "--no-deepen"]) == 0
+    undeepened = capsys.readouterr().out
+    assert main(one) == 0
+    deepened = capsys.readouterr().out
+    assert "proof: no bug in any schedule of the 1 scenarios" in undeepened
+
+    def executions(out: str) -> int:
+        return int(out.split(" executions")[0].rsplit(" ", 1)[1])
+
+    assert executions(undeepened) < executions(deepened)
     assert main([*args[:-2], "--impl", "final", "--vcpus", "1", "--ops", "1", "--naive"]) == 0
     assert "proof within the bound: no bug in any schedule with at most 1" in (
         capsys.readouterr().out

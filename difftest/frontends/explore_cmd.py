@@ -65,6 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="enumerate every schedule, no reduction and no state caching",
     )
+    e.add_argument(
+        "--no-deepen",
+        action="store_true",
+        help="without --preemptions: search every schedule at once, no bounded passes "
+        "first (a proof sooner, a shallow bug later)",
+    )
     e.add_argument("--time", type=float, default=None, metavar="SECONDS", help="give up after")
     e.add_argument(
         "--max-executions",
@@ -157,7 +163,12 @@ def _explore(a: argparse.Namespace) -> int:
             )
         else:
             o = explore_stateful(
-                impl, s, preemptions=a.preemptions, deadline=deadline, max_executions=left
+                impl,
+                s,
+                preemptions=a.preemptions,
+                deepen=() if a.no_deepen else (0, 1, 2),
+                deadline=deadline,
+                max_executions=left,
             )
         total.add(o.stats)
         if left is not None:
