@@ -16,7 +16,7 @@ def test_piped_progress_prints_plain_periodic_lines() -> None:
     assert "\r" not in text and "\x1b" not in text
     lines = text.splitlines()
     assert len(lines) == 4  # one per update (every=0) and the final one
-    assert lines[1].startswith("  check: 50/100 runs, ") and "runs/s" in lines[1]
+    assert lines[1].startswith("  check: 50/100 runs, ") and "/s, findings 1" in lines[1]
     assert lines[-1].endswith("findings 2")
 
 

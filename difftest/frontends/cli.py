@@ -223,7 +223,7 @@ def _check(args: argparse.Namespace) -> int:
     jobs, shard, searches = _spread(args)
     s = Summary()
     start = time.monotonic()
-    total = runs if args.time is None and shard is None else None  # a shard runs a part
+    total = runs if args.time is None and args.shard is None else None  # a shard runs a part
     with sigterm_as_interrupt(), Progress("check", total=total) as p:
         try:
             random_check(
@@ -232,7 +232,7 @@ def _check(args: argparse.Namespace) -> int:
                 runs=runs,
                 seconds=args.time,
                 params=params,
-                progress=lambda s: p.update(s.runs, findings=s.bug_runs),
+                progress=lambda s: p.update(s.runs, extra=f"{s.bug_runs} with findings"),
                 progress_every=0.2 if p.tty else 2.0,
                 summary=s,
                 searches=searches,
@@ -242,7 +242,7 @@ def _check(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:  # write what was found, then exit 130
             s.interrupted = True
             s.seconds = time.monotonic() - start
-        p.update(s.runs, findings=s.bug_runs)
+        p.update(s.runs, extra=f"{s.bug_runs} with findings")
     return _check_result(args, impl, params, s)
 
 

@@ -76,8 +76,7 @@ class Progress:
         elapsed = time.monotonic() - self.start
         of = f"/{self.total:,}" if self.total is not None else ""
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        text = f"  {self.label}: {self.done:,}{of} {self.unit}, {elapsed:.1f} s, "
-        text += f"{rate:,.1f} {self.unit}/s"
+        text = f"  {self.label}: {self.done:,}{of} {self.unit}, {elapsed:.1f} s, {rate:,.0f}/s"
         return text + (f", {self.extra}" if self.extra else "")
 
     def _line(self, now: float) -> None:

@@ -31,7 +31,7 @@ from difftest.report.table import (
     report_header,
     vendor_op,
 )
-from difftest.report.wrap import DEFAULT_WIDTH, wrap
+from difftest.report.wrap import DEFAULT_WIDTH, longest_piece, wrap
 
 
 @dataclass
@@ -168,8 +168,12 @@ def render(
     for x in d.lines:
         mark = ("!" if x.preempts is not None else "") + ("~" if x.role == "context" else "")
         head = f"{x.label:>{labw}}{mark:<{marks}} {names[x.tid]:<{namew}}  "
-        body = wrap(line_text(d, x, vendor), width, head, indent)
-        out.extend(body)
+        text = line_text(d, x, vendor)
+        if len(indent) + longest_piece(text) > width:  # a long name: the text goes below
+            out.append(head.rstrip())
+            out.extend(wrap(text, width, "    ", "    "))
+        else:
+            out.extend(wrap(text, width, head, indent))
     return out
 
 
