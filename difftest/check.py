@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 
 from difftest.impls.kernel.world import World
-from difftest.model.scenario import Scenario, generate
+from difftest.model.scenario import ANY, Scenario, generate
 from difftest.oracle.findings import SEVERITY, Kind
 from difftest.runner import Result, run
 from difftest.schedulers.base import ChoiceScheduler, ChoiceSource, Scheduler
@@ -49,6 +49,7 @@ class GenParams:
     ops: int = 4
     nested: bool = True
     vendor: str = "svm"
+    irq_source: str = ANY  # drawn per run from GEN_IRQ_SOURCES; "legacy": the old stream
 
     def scenario(self, src: ChoiceSource) -> Scenario:
         """A scenario of this shape, every decision drawn from ``src``."""
@@ -59,6 +60,7 @@ class GenParams:
             ops=self.ops,
             nested=self.nested,
             vendor=self.vendor,
+            irq_source=self.irq_source,
         )
 
 

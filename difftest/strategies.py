@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from difftest.impls.kernel.world import World
-from difftest.model.scenario import SETTABLE, Scenario, VcpuSpec
+from difftest.model.scenario import ANY, PIC_OPS, SETTABLE, Scenario, VcpuSpec
 from difftest.runner import Result, run
 from difftest.schedulers.base import ChoiceSource
 
@@ -39,6 +39,8 @@ INHIBIT_IOCTLS = tuple(f"{how} {r.name}" for r, hows in SETTABLE.items() for how
 _GEN_INHIBIT_IOCTLS = tuple(
     f"{how} {r}" for r in ("PIT_REINJ", "BLOCKIRQ", "HYPERV") for how in ("set", "clear")
 )
+# Simplest first: split is the per-vCPU source closest to the legacy model.
+_HYPOTHESIS_SOURCES = ("split", "pic", "xen")
 INITIAL_CHOICES = ("PIT_REINJ", "HYPERV", "BLOCKIRQ", "ABSENT")
 
 
@@ -54,16 +56,32 @@ class Bounds:
     vcpu_ops: tuple[str, ...] | None = None  # None: every vCPU operation
     ioctl_ops: tuple[str, ...] | None = None  # None: every inhibit ioctl, "extint N"
     initial: tuple[str, ...] | None = None  # reasons that may be set at start; None: all
+    # Where ExtINTs come from (IRQ_SOURCES); "any": drawn first, shrinking towards
+    # split. The default keeps the legacy model, whose shrinking the tests pin.
+    irq_source: str = "legacy"
 
     def vcpu_alphabet(self) -> tuple[str, ...]:
         ops = self.vcpu_ops or VCPU_OPS_SIMPLEST_FIRST
         return tuple(o for o in ops if self.nested or o not in _NESTED_OPS)
 
-    def ioctl_alphabet(self, n_vcpus: int) -> tuple[str, ...]:
+    def ioctl_alphabet(self, n_vcpus: int, source: str = "legacy") -> tuple[str, ...]:
         extints = tuple(f"extint {i}" for i in range(n_vcpus))
+        lapics = tuple(f"lapic {i}" for i in range(n_vcpus))
+        if source == "pic":
+            irqs: tuple[str, ...] = PIC_OPS + lapics
+        elif source == "legacy":
+            irqs = extints
+        else:
+            irqs = extints + lapics
         if self.ioctl_ops is None:
-            return extints + _GEN_INHIBIT_IOCTLS
-        return tuple(o for o in self.ioctl_ops if not o.startswith("extint") or o in extints)
+            return irqs + _GEN_INHIBIT_IOCTLS
+        return tuple(o for o in self.ioctl_ops if _vcpu_arg(o) is None or o in irqs)
+
+
+def _vcpu_arg(op: str) -> int | None:
+    """The vCPU an ``extint N`` / ``lapic N`` operation names."""
+    parts = op.split()
+    return int(parts[1]) if parts[0] in ("extint", "lapic") else None
 
 
 DEFAULT_BOUNDS = Bounds()
@@ -98,18 +116,24 @@ def _one_in(draw: st.DrawFn, n: int) -> bool:
 
 
 @st.composite
-def _vcpu_slot(draw: st.DrawFn, bounds: Bounds) -> tuple[VcpuSpec, bool] | None:
+def _vcpu_slot(draw: st.DrawFn, bounds: Bounds, wide: bool) -> tuple[VcpuSpec, bool] | None:
     if not draw(st.integers(0, 7)):
         return None
     program = _slots(draw, bounds.vcpu_alphabet(), bounds.max_ops)
-    return VcpuSpec(program, guest_if=draw(st.booleans())), _one_in(draw, 3)
+    guest_if = draw(st.booleans())
+    if not wide:
+        return VcpuSpec(program, guest_if=guest_if), _one_in(draw, 3)
+    # Shrinks towards LVT0 accepting ExtINT and L1 intercepting INTR.
+    lvt0 = not _one_in(draw, 3)
+    intercept = not (bounds.nested and _one_in(draw, 2))
+    return VcpuSpec(program, guest_if, lvt0=lvt0, intercept_intr=intercept), _one_in(draw, 3)
 
 
 @st.composite
-def _ioctl_slot(draw: st.DrawFn, bounds: Bounds) -> tuple[str, ...]:
+def _ioctl_slot(draw: st.DrawFn, bounds: Bounds, source: str) -> tuple[str, ...]:
     if not draw(st.integers(0, 7)):
         return ()
-    return _slots(draw, bounds.ioctl_alphabet(bounds.max_vcpus), bounds.max_ops)
+    return _slots(draw, bounds.ioctl_alphabet(bounds.max_vcpus, source), bounds.max_ops)
 
 
 @st.composite
@@ -125,25 +149,30 @@ def slotted_scenarios(
     along, and threads keep their slot number, so the schedule choices that
     follow still name the same threads (see ``PreemptionScheduler``).
     """
-    vslots = [draw(_vcpu_slot(bounds)) for _ in range(bounds.max_vcpus)]
+    source = bounds.irq_source
+    if source == ANY:
+        source = draw(st.sampled_from(_HYPOTHESIS_SOURCES))
+    wide = source != "legacy"
+    vslots = [draw(_vcpu_slot(bounds, wide)) for _ in range(bounds.max_vcpus)]
     if all(v is None for v in vslots):
         vslots[0] = (VcpuSpec(()), False)  # a VM has at least one vCPU
     position = {}
     for slot, v in enumerate(vslots):
         if v is not None:
             position[slot] = len(position)
-    iprogs = [draw(_ioctl_slot(bounds)) for _ in range(bounds.max_ioctl_threads)]
+    iprogs = [draw(_ioctl_slot(bounds, source)) for _ in range(bounds.max_ioctl_threads)]
     choices = INITIAL_CHOICES if bounds.initial is None else bounds.initial
     initial = tuple(r for i, r in enumerate(choices) if _one_in(draw, 2 if i == 0 else 8))
     vcpus = [v for v in vslots if v is not None]
     slots = list(position)
     ioctls = []
     for k, prog in enumerate(iprogs):
-        # "extint N" names vCPU slot N; an interrupt for a deleted vCPU goes too.
+        # "extint N" / "lapic N" name vCPU slot N; an interrupt for a deleted vCPU
+        # goes too.
         ops = tuple(
-            op if not op.startswith("extint") else f"extint {position[int(op.split()[1])]}"
+            op if (n := _vcpu_arg(op)) is None else f"{op.split()[0]} {position[n]}"
             for op in prog
-            if not op.startswith("extint") or int(op.split()[1]) in position
+            if _vcpu_arg(op) is None or _vcpu_arg(op) in position
         )
         if ops:
             ioctls.append(ops)
@@ -154,6 +183,7 @@ def slotted_scenarios(
         initial=initial,
         vendor=bounds.vendor,
         extint=tuple(i for i, (_, e) in enumerate(vcpus) if e),
+        irq_source=source,
     )
     return scenario, slots
 

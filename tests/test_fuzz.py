@@ -176,7 +176,7 @@ def test_short_fuzz_run_finds_prepatch_two_vcpu_irqwin_bug(
     artifacts = tmp_path / "artifacts"
     rc = main(
         ["fuzz", "--impl", "prepatch", "--jobs", "1", "--time", "60", "--seed", "1"]
-        + ["--no-nested", "--vcpus", "2", "--progress", "1"]
+        + ["--no-nested", "--vcpus", "2", "--progress", "1", "--irq-source", "split"]
         + ["--corpus", str(tmp_path / "corpus"), "--artifacts", str(artifacts)]
     )
     out = capsys.readouterr()

@@ -42,7 +42,7 @@ def test_fork_mode_launcher_is_reused_and_not_in_the_temporary_folder(
     monkeypatch.setattr("tempfile.tempdir", None)  # re-read TMPDIR
     ours = argparse.Namespace(
         impl="final", vcpus=3, ops=4, ioctls=1, vendor="svm", feedback="all",
-        no_feedback=False, no_nested=False,
+        no_feedback=False, no_nested=False, irq_source="any",
     )  # fmt: skip
     a = target._launcher("t.py", ours)
     b = target._launcher("t.py", ours)

@@ -44,8 +44,16 @@ MMU_RACE = Bounds(
     ioctl_ops=("set PIT_REINJ", "clear PIT_REINJ"),
     initial=(),
 )
+# The wider interrupt model's variants: the interrupt sources their paths need.
+WIDE = Bounds(irq_source="any")
 HOW = {
     "broken-fault-seq-late": {"bounds": MMU_RACE},
+    "broken-no-l2-dec": {"bounds": WIDE},
+    "broken-cancel-no-requeue": {"bounds": WIDE},
+    "broken-lapic-no-event": {"bounds": WIDE},
+    # From Bounds(irq_source="pic") the shrinker stops at a "pic raise" op plus one vCPU
+    # op (2 ops), not at the line raised before the run (1 op): search that scenario.
+    "broken-pic-ack-keeps-output": {"scenario": MUTANTS["broken-pic-ack-keeps-output"][0]},
     # Two preemptions at exact points: Hypothesis searches the schedule of the
     # scenario the race needs (the fixture's ``scenario=``).
     "broken-zap-before-store": {"scenario": APIC_THEN_INHIBIT},

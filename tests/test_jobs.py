@@ -25,8 +25,11 @@ def _key(s: Summary) -> tuple:
 
 @pytest.mark.parametrize("impl", ["broken-zap-no-seq", "prepatch"])
 def test_jobs_do_not_change_the_summary(impl):
-    one = random_check(load(impl), seed=3, runs=260, jobs=1, searches=PORTFOLIO)
-    two = random_check(load(impl), seed=3, runs=260, jobs=2, searches=PORTFOLIO)
+    # The legacy interrupt source: the stream these seeds were chosen on, where the
+    # APIC-page race of broken-zap-no-seq shows within 260 runs.
+    p = GenParams(irq_source="legacy")
+    one = random_check(load(impl), seed=3, runs=260, jobs=1, searches=PORTFOLIO, params=p)
+    two = random_check(load(impl), seed=3, runs=260, jobs=2, searches=PORTFOLIO, params=p)
     assert one.first_bug is not None
     assert _key(one) == _key(two)
 

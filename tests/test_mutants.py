@@ -11,7 +11,7 @@ from helpers import V, assert_clean, search
 from difftest import scoreboard
 from difftest.frontends.cli import main
 from difftest.impls import BROKEN, CORRECT
-from difftest.model.scenario import Scenario
+from difftest.model.scenario import Scenario, VcpuSpec
 from difftest.oracle.findings import Kind
 from difftest.scoreboard import render, score
 from difftest.search import SEARCHES
@@ -30,6 +30,24 @@ CLEAR_OTHER_REASON = Scenario(
 )
 TWO_LAZY_WINDOWS = Scenario(vcpus=(V("sti"), V("sti")), initial=("PIT_REINJ",), extint=(0, 1))
 VMRUN = Scenario(vcpus=(V("vmrun", "vmexit"),))
+# The wider interrupt model (issue 9). L1 does not intercept INTR: its ExtINT is
+# injected into L2 while a LAPIC interrupt is still pending there.
+L1_IRQ_INTO_L2 = Scenario(
+    vcpus=(VcpuSpec(("sti_vmrun", "run"), intercept_intr=False),),
+    ioctls=(("lapic 0",),),
+    extint=(0,),
+    irq_source="split",
+)
+PIC_DIRECT = Scenario(vcpus=(V("run", guest_if=True),), extint=(0,), irq_source="pic")
+INJECT_THEN_UPDATE = Scenario(
+    vcpus=(V("run", guest_if=True),), ioctls=(("set HYPERV",),), extint=(0,), irq_source="split"
+)
+LAPIC_WHILE_INHIBITED = Scenario(
+    vcpus=(V("run", guest_if=True),),
+    ioctls=(("lapic 0",),),
+    initial=("PIT_REINJ",),
+    irq_source="split",
+)
 
 # name -> (scenario, first-bug kind, where it fires, random seeds to try)
 MUTANTS = {
@@ -44,6 +62,10 @@ MUTANTS = {
     "broken-counter-plain-add": (TWO_LAZY_WINDOWS, Kind.COUNTER, "atomic_dec", 200),
     "broken-vintr-before-inhibit": (ONE_WINDOW, Kind.WARN, "svm_set_vintr", 10),
     "broken-vm-wide-activation": (VMRUN, Kind.WARN, "vcpu_enter_guest", 10),
+    "broken-no-l2-dec": (L1_IRQ_INTO_L2, Kind.STUCK_INHIBIT, "quiescence", 10),
+    "broken-pic-ack-keeps-output": (PIC_DIRECT, Kind.STEP_BUDGET, "executor", 10),
+    "broken-cancel-no-requeue": (INJECT_THEN_UPDATE, Kind.LOST_INTERRUPT, "quiescence", 50),
+    "broken-lapic-no-event": (LAPIC_WHILE_INHIBITED, Kind.LOST_WINDOW, "quiescence", 10),
 }
 
 
@@ -68,6 +90,10 @@ SCENARIOS = {
     "clear-other-reason": CLEAR_OTHER_REASON,
     "two-lazy-windows": TWO_LAZY_WINDOWS,
     "vmrun": VMRUN,
+    "l1-irq-into-l2": L1_IRQ_INTO_L2,
+    "pic-direct": PIC_DIRECT,
+    "inject-then-update": INJECT_THEN_UPDATE,
+    "lapic-while-inhibited": LAPIC_WHILE_INHIBITED,
 }
 
 

@@ -117,6 +117,14 @@ class Livelock(Final):
 
 ONE_SET = Scenario(vcpus=(V("run"),), ioctls=(("set HYPERV",),))
 SET_CLEAR = Scenario(vcpus=(V("run", "apic"),), ioctls=(("set HYPERV", "clear HYPERV"),))
+# An ExtINT injected, then the entry cancelled by an APICv update's request.
+CANCELLED = Scenario(
+    vcpus=(V("run", guest_if=True),), ioctls=(("set HYPERV",),), extint=(0,), irq_source="split"
+)
+# A window for the PIC's ExtINT, then the guest masks the line in the IMR.
+PIC_MASKED = Scenario(
+    vcpus=(V("run", "sti"),), ioctls=(("pic mask",),), extint=(0,), irq_source="pic"
+)
 SET_CLEAR_PIT = Scenario(vcpus=(V("run", "apic"),), ioctls=(("set PIT_REINJ", "clear PIT_REINJ"),))
 
 
@@ -127,6 +135,8 @@ FIRES = {
     Kind.MISSED_INTERCEPT: ("broken-per-vcpu-irqwin", PER_VCPU_APIC_1, True),
     Kind.WARN: ("broken-irqwin-from-set", IRQWIN_FROM_SET_WARN, True),
     Kind.LOST_WINDOW: ("prepatch", SEAN, True),
+    Kind.LOST_INTERRUPT: ("broken-cancel-no-requeue", CANCELLED, True),
+    Kind.STALE_WINDOW: ("final", PIC_MASKED, False),
     Kind.DELAYED_WINDOW: ("prepatch", DELAYED, False),
     Kind.STUCK_INHIBIT: ("prepatch", NESTED_LEAK, True),
     Kind.MISSING_INHIBIT: ("prepatch", MISSING_INHIBIT, False),
@@ -148,9 +158,11 @@ def test_every_kind_has_a_firing_case():
 
 def test_severities():
     assert SEVERITY[Kind.DELAYED_WINDOW] == "latency"
+    assert SEVERITY[Kind.STALE_WINDOW] == "latency"
     assert SEVERITY[Kind.IRQWIN_WRITE_LOCK] == "perf"
     assert {k for k, s in SEVERITY.items() if s == "bug"} == set(Kind) - {
         Kind.DELAYED_WINDOW,
+        Kind.STALE_WINDOW,
         Kind.IRQWIN_WRITE_LOCK,
     }
 
@@ -171,7 +183,12 @@ def test_kind_fires(kind):
 @pytest.mark.parametrize("kind", list(Kind), ids=lambda k: k.value)
 def test_kind_quiet_on_correct_versions(impl, kind):
     _, scenario, _ = FIRES[kind]
-    assert kind not in all_kinds(impl, scenario, seeds=150)
+    if (impl, kind) == ("final", Kind.STALE_WINDOW):
+        # The merged code's own latency finding (README, "Findings"): the window of
+        # a withdrawn ExtINT stays counted until the vCPU's next injection.
+        assert kind in all_kinds(impl, scenario, seeds=150)
+    else:
+        assert kind not in all_kinds(impl, scenario, seeds=150)
     assert_clean(impl, scenario, seeds=150)
 
 

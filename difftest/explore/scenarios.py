@@ -20,6 +20,8 @@ class Bound:
     extint: str = "all"  # all | none | any: which vCPUs start with an ExtINT
     initial: tuple[str, ...] = ()
     vendor: str = "svm"
+    irq_source: str = "legacy"  # IRQ_SOURCES
+    intercept_intr: bool = True  # False: L1 does not intercept INTR, its IRQs go into L2
 
 
 def _rename(s: Scenario, perm: tuple[int, ...]) -> Scenario:
@@ -30,7 +32,7 @@ def _rename(s: Scenario, perm: tuple[int, ...]) -> Scenario:
 
     def op(o: str) -> str:
         parts = o.split()
-        return f"extint {perm[int(parts[1])]}" if parts[0] == "extint" else o
+        return f"{parts[0]} {perm[int(parts[1])]}" if parts[0] in ("extint", "lapic") else o
 
     return Scenario(
         vcpus=tuple(vcpus),
@@ -38,6 +40,7 @@ def _rename(s: Scenario, perm: tuple[int, ...]) -> Scenario:
         initial=s.initial,
         vendor=s.vendor,
         extint=tuple(sorted(perm[x] for x in s.extint)),
+        irq_source=s.irq_source,
     )
 
 
@@ -54,8 +57,8 @@ def scenarios(b: Bound) -> Iterator[Scenario]:
         raise ScenarioError(f"--extint {b.extint!r}: all, none or any")
     ioctl_alphabet: list[str] = []
     for o in b.ioctl_ops:
-        if o == "extint":
-            ioctl_alphabet += [f"extint {i}" for i in range(b.vcpus)]
+        if o in ("extint", "lapic"):
+            ioctl_alphabet += [f"{o} {i}" for i in range(b.vcpus)]
         else:
             parse_ioctl(o, b.vcpus)
             ioctl_alphabet.append(o)
@@ -72,11 +75,14 @@ def scenarios(b: Bound) -> Iterator[Scenario]:
         for ip in itertools.combinations_with_replacement(iprogs, b.ioctls):
             for ext in extints:
                 s = Scenario(
-                    vcpus=tuple(VcpuSpec(program=p) for p in vprogs),
+                    vcpus=tuple(
+                        VcpuSpec(program=p, intercept_intr=b.intercept_intr) for p in vprogs
+                    ),
                     ioctls=ip,
                     initial=b.initial,
                     vendor=b.vendor,
                     extint=ext,
+                    irq_source=b.irq_source,
                 )
                 key = canonical(s)
                 if key in seen:

@@ -30,7 +30,7 @@ from difftest.frontends.progress import Progress
 from difftest.frontends.validate import parse_shard, validate
 from difftest.fuzz.decode import decode
 from difftest.impls import BUILTIN, PLUGIN_FILES, load
-from difftest.model.scenario import Scenario
+from difftest.model.scenario import ANY, IRQ_SOURCES, Scenario
 from difftest.oracle.findings import MEANING, SEVERITY, Finding, Kind
 from difftest.report import timeline
 from difftest.report.causal import pick, traced
@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--ops", type=int, default=4, help="operations per thread")
     c.add_argument("--no-nested", action="store_true", help="no VMRUN/#VMEXIT operations")
     c.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
+    c.add_argument(
+        "--irq-source",
+        choices=(ANY, *IRQ_SOURCES),
+        default=ANY,
+        help="where ExtINTs come from: pic (in-kernel i8259), split (KVM_INTERRUPT), xen "
+        "(upcall vector), legacy (the narrow model of old reproducers); any: drawn per run",
+    )
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
     c.add_argument("--width", type=int, default=80, help="table width in columns")
@@ -218,7 +225,9 @@ def _summary(impl: type) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     impl = load(args.impl)
-    params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
+    params = GenParams(
+        args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor, args.irq_source
+    )
     runs = args.runs if args.runs is not None or args.time is not None else 2000
     jobs, shard, searches = _spread(args)
     s = Summary()

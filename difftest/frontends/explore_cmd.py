@@ -28,7 +28,7 @@ from difftest.frontends import output
 from difftest.frontends.cli import _report, _write_repro, emit, reproducer_entry
 from difftest.frontends.validate import parse_shard
 from difftest.impls import load
-from difftest.model.scenario import Scenario, ScenarioError
+from difftest.model.scenario import IRQ_SOURCES, Scenario, ScenarioError
 from difftest.runner import Result, run
 from difftest.schedulers.pct import PCTScheduler, pct_bound, pct_bound_runs
 from difftest.search.pct import estimate_k
@@ -43,7 +43,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--ioctl-len", type=int, default=1, help="operations per ioctl thread")
     e.add_argument("--vcpu-ops", default="sti,apic,run", help="comma-separated vCPU alphabet")
     e.add_argument(
-        "--ioctl-ops", default="set PIT_REINJ", help='comma-separated, e.g. "set PIT_REINJ,extint"'
+        "--ioctl-ops",
+        default="set PIT_REINJ",
+        help='comma-separated, e.g. "set PIT_REINJ,extint,lapic,pic mask" (extint and lapic '
+        "expand to one operation per vCPU; pic ops need --irq-source pic)",
+    )
+    e.add_argument(
+        "--irq-source",
+        choices=IRQ_SOURCES,
+        default="legacy",
+        help="where ExtINTs come from (scenario field irq_source)",
+    )
+    e.add_argument(
+        "--no-intercept-intr",
+        action="store_true",
+        help="L1 does not intercept INTR: KVM injects L1's interrupts into L2",
     )
     e.add_argument(
         "--extint",
@@ -113,6 +127,8 @@ def _bound(a: argparse.Namespace) -> Bound:
         extint=a.extint,
         initial=split(a.initial),
         vendor=a.vendor,
+        irq_source=a.irq_source,
+        intercept_intr=not a.no_intercept_intr,
     )
 
 

@@ -46,7 +46,7 @@ from difftest.fuzz.triage import (
     triage_one,
 )
 from difftest.impls import load
-from difftest.model.scenario import ScenarioError
+from difftest.model.scenario import ANY, IRQ_SOURCES, ScenarioError
 from difftest.repro import load as load_repro
 
 # Both inside the package: an installed difftest fuzzes without a checkout.
@@ -103,6 +103,7 @@ def _common(p: argparse.ArgumentParser, *, corpus: bool = True) -> None:
     p.add_argument("--ops", type=int, default=4, help="at most this many operations per thread")
     p.add_argument("--no-nested", action="store_true")
     p.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
+    p.add_argument("--irq-source", choices=(ANY, *IRQ_SOURCES), default=ANY, help="as for check")
 
 
 def _params(args: argparse.Namespace) -> GenParams:
@@ -110,7 +111,9 @@ def _params(args: argparse.Namespace) -> GenParams:
         raise ScenarioError("--vcpus and --ops must be at least 1")
     if args.ioctls < 0:
         raise ScenarioError("--ioctls must not be negative")
-    return GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
+    return GenParams(
+        args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor, args.irq_source
+    )
 
 
 def target_command(args: argparse.Namespace, *, feedback: str = "all") -> list[str]:
@@ -118,7 +121,7 @@ def target_command(args: argparse.Namespace, *, feedback: str = "all") -> list[s
     ``feedback`` is all, states, pairs or none."""
     cmd = [sys.executable, str(TARGET), "--impl", args.impl, "--vendor", args.vendor]
     cmd += ["--vcpus", str(args.vcpus), "--ops", str(args.ops), "--ioctls", str(args.ioctls)]
-    cmd += ["--no-nested"] * args.no_nested
+    cmd += ["--no-nested"] * args.no_nested + ["--irq-source", args.irq_source]
     cmd += ["--no-feedback"] if feedback == "none" else ["--feedback", feedback]
     return cmd
 

@@ -111,6 +111,7 @@ class Checker:
         ioctl_ops: Iterable[str] | None = None,
         nested: bool = True,
         vendor: str = "svm",
+        irq_source: str = "legacy",
         kinds: Iterable[Kind] | None = None,
         examples: int | None = None,
         scenario: Scenario | None = None,
@@ -119,7 +120,8 @@ class Checker:
 
         ``examples`` overrides the profile's number of examples; ``scenario``
         fixes the operations (for a race you know), and only the schedule is
-        searched."""
+        searched. ``irq_source`` "any" draws where ExtINTs come from (pic, split,
+        xen) with the rest of the scenario."""
         cls = load(impl) if isinstance(impl, str) else impl
         bounds = Bounds(
             max_vcpus=vcpus,
@@ -129,6 +131,7 @@ class Checker:
             vendor=vendor,
             vcpu_ops=tuple(vcpu_ops) if vcpu_ops is not None else None,
             ioctl_ops=tuple(ioctl_ops) if ioctl_ops is not None else None,
+            irq_source=irq_source,
         )
         # ci replays the same examples on every run; nightly explores afresh.
         seed = 0 if self.profile == "ci" else None

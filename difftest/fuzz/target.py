@@ -43,6 +43,7 @@ def split_args(argv: list[str], impl: str | None) -> tuple[argparse.Namespace, l
     p.add_argument("--ioctls", type=int, default=1)
     p.add_argument("--no-nested", action="store_true")
     p.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
+    p.add_argument("--irq-source", default="any")
     ours, rest = p.parse_known_args(argv[1:])
     return ours, [argv[0], *rest]
 
@@ -55,6 +56,7 @@ def _launcher(script: str, ours: argparse.Namespace) -> str:
     opts = ["--impl", ours.impl, "--vcpus", str(ours.vcpus), "--ops", str(ours.ops)]
     opts += ["--ioctls", str(ours.ioctls), "--vendor", ours.vendor, "--feedback", ours.feedback]
     opts += ["--no-feedback"] * ours.no_feedback + ["--no-nested"] * ours.no_nested
+    opts += ["--irq-source", ours.irq_source]
     cmd = " ".join(shlex.quote(a) for a in [sys.executable, os.path.abspath(script), *opts])
     text = f'#!/bin/sh\nexec {cmd} "$@"\n'
     path = launcher_dir() / f"difftest-fuzz-{hashlib.sha1(text.encode()).hexdigest()[:16]}.sh"
@@ -98,7 +100,9 @@ def main(argv: list[str] | None = None, impl: str | None = None) -> None:
             impl_cls = load(ours.impl)
         except ImplError as e:
             _usage(str(e))
-    params = GenParams(ours.vcpus, ours.ioctls, ours.ops, not ours.no_nested, ours.vendor)
+    params = GenParams(
+        ours.vcpus, ours.ioctls, ours.ops, not ours.no_nested, ours.vendor, ours.irq_source
+    )
     feedback = None
     if not ours.no_feedback:
         # One libFuzzer counter per feature id, reserved before Fuzz() starts.

@@ -33,6 +33,13 @@ BUILTIN = {
         "VintrBeforeInhibit",
     ),
     "broken-vm-wide-activation": ("difftest.impls.broken.vm_wide_activation", "VmWideActivation"),
+    "broken-no-l2-dec": ("difftest.impls.broken.no_l2_dec", "NoL2Dec"),
+    "broken-pic-ack-keeps-output": (
+        "difftest.impls.broken.pic_ack_keeps_output",
+        "PicAckKeepsOutput",
+    ),
+    "broken-cancel-no-requeue": ("difftest.impls.broken.cancel_no_requeue", "CancelNoRequeue"),
+    "broken-lapic-no-event": ("difftest.impls.broken.lapic_no_event", "LapicNoEvent"),
 }
 CORRECT = ("reference", "final")
 BROKEN = tuple(n for n in BUILTIN if n.startswith("broken-"))

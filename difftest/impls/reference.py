@@ -23,7 +23,10 @@ class Reference(Prepatch):
         vm = self.vm
         vm.apicv_inhibit_reasons = spec.expected_bitmap(vm, vm.apicv_inhibit_reasons & ~IRQWIN_BIT)
         for v in vm.vcpus:
-            v.apicv_active = spec.vcpu_should_be_active(vm, v)
+            active = spec.vcpu_should_be_active(vm, v)
+            if v.apicv_active and not active and vm.irq_source != "legacy":
+                v.requests |= KVM_REQ_EVENT  # pending IRR interrupts are KVM's now
+            v.apicv_active = active
         if vm.apicv_inhibit_reasons:
             vm.apic_spte = False
 
@@ -47,9 +50,15 @@ class Reference(Prepatch):
         yield wr("inject ExtINT", "kvm.apicv_inhibit_reasons")
         self.spec_apply()  # the caller retired the window
 
+    def pic_update_irq(self) -> None:
+        super().pic_update_irq()
+        self.spec_apply()  # a masked or acked PIC line withdraws its windows at once
+
     def interrupt_window_interception(self, vcpu: VCpu) -> Kfunc:
         yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
         yield from self.svm_clear_vintr(vcpu)
+        if self.vm.irq_source != "legacy":
+            self.spec_apply()  # a window whose interrupt went away closes here
 
     def enter_svm_guest_mode(self, vcpu: VCpu) -> Kfunc:
         yield wr("enter L2", "kvm.apicv_inhibit_reasons")

@@ -35,6 +35,20 @@ SETTABLE = {
     Reason.APIC_BASE_MODIFIED: ("set",),
     Reason.LOGICAL_ID_ALIASED: ("set", "clear"),
 }
+# Where ExtINTs come from (issue 9). "legacy" is the narrow model that reproducers
+# of format version 1 were recorded on: one ExtINT per vCPU, never withdrawn, no L1
+# interrupts into L2, no requeue of a cancelled injection, no LAPIC interrupts.
+IRQ_SOURCES = ("legacy", "pic", "split", "xen")
+IRQ_SOURCE_HELP = {
+    "legacy": "the narrow model of old reproducers (per-vCPU ExtINT, nothing else)",
+    "pic": "in-kernel i8259: one VM-wide output, gated per vCPU by LVT0, acked once",
+    "split": "split irqchip: userspace PIC, KVM_INTERRUPT sets one vCPU's ExtINT",
+    "xen": "Xen upcall vector: evtchn_upcall_pending per vCPU, cleared by the guest",
+}
+# Interrupt operations of the wider model, by source ("extint N" is per-vCPU:
+# legacy, split, xen; the PIC line is VM-wide).
+PIC_OPS = ("pic raise", "pic mask", "pic unmask")
+
 INITIAL_REASONS = (
     Reason.ABSENT,
     Reason.PIT_REINJ,
@@ -55,6 +69,8 @@ class VcpuSpec:
     program: tuple[str, ...]
     guest_if: bool = False  # L1's RFLAGS.IF at the start
     apic_enabled: bool = True
+    lvt0: bool = True  # LVT0 unmasked in ExtINT mode: accepts PIC interrupts
+    intercept_intr: bool = True  # L1 intercepts INTR in vmcb12 (False: L1 IRQs go into L2)
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,7 @@ class Scenario:
     vendor: str = "svm"
     enable_apicv: bool = True
     extint: tuple[int, ...] = field(default=())  # vCPUs with an ExtINT pending at start
+    irq_source: str = "legacy"  # IRQ_SOURCES; "pic": a listed vCPU means the line is raised
 
     def __post_init__(self) -> None:
         validate(self)
@@ -80,17 +97,17 @@ class Scenario:
         return sum(len(v.program) for v in self.vcpus) + sum(len(p) for p in self.ioctls)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        d: dict[str, object] = {
             "vendor": self.vendor,
             "enable_apicv": self.enable_apicv,
             "initial": list(self.initial),
             "extint": list(self.extint),
-            "vcpus": [
-                {"program": list(v.program), "guest_if": v.guest_if, "apic_enabled": v.apic_enabled}
-                for v in self.vcpus
-            ],
+            "vcpus": [_vcpu_json(v, self.irq_source != "legacy") for v in self.vcpus],
             "ioctls": [list(p) for p in self.ioctls],
         }
+        if self.irq_source != "legacy":  # a legacy scenario's JSON stays as it was
+            d["irq_source"] = self.irq_source
+        return d
 
     @classmethod
     def from_json(cls, d: object) -> Scenario:
@@ -102,6 +119,8 @@ class Scenario:
                     program=tuple(_strs(v["program"], "vcpu program")),
                     guest_if=_bool(v.get("guest_if", False), "guest_if"),
                     apic_enabled=_bool(v.get("apic_enabled", True), "apic_enabled"),
+                    lvt0=_bool(v.get("lvt0", True), "lvt0"),
+                    intercept_intr=_bool(v.get("intercept_intr", True), "intercept_intr"),
                 )
                 for v in d["vcpus"]
             )
@@ -112,9 +131,22 @@ class Scenario:
                 vendor=str(d.get("vendor", "svm")),
                 enable_apicv=_bool(d.get("enable_apicv", True), "enable_apicv"),
                 extint=tuple(_int(x, "extint") for x in d.get("extint", [])),
+                irq_source=str(d.get("irq_source", "legacy")),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ScenarioError(f"malformed scenario: {e!r}") from None
+
+
+def _vcpu_json(v: VcpuSpec, wide: bool) -> dict[str, object]:
+    d: dict[str, object] = {
+        "program": list(v.program),
+        "guest_if": v.guest_if,
+        "apic_enabled": v.apic_enabled,
+    }
+    if wide:
+        d["lvt0"] = v.lvt0
+        d["intercept_intr"] = v.intercept_intr
+    return d
 
 
 def _bool(x: object, what: str) -> bool:
@@ -135,14 +167,17 @@ def _strs(x: object, what: str) -> list[str]:
     return x
 
 
-def parse_ioctl(op: str, n_vcpus: int) -> tuple[str, Reason | int, bool]:
+def parse_ioctl(op: str, n_vcpus: int) -> tuple[str, Reason | int | str, bool]:
     """``"set PIT_REINJ"`` -> ("inhibit", Reason.PIT_REINJ, True); ``"extint 1"`` ->
-    ("extint", 1, True)."""
+    ("extint", 1, True); ``"lapic 0"`` -> ("lapic", 0, True); ``"pic mask"`` ->
+    ("pic", "mask", True)."""
     parts = op.split()
-    if len(parts) == 2 and parts[0] == "extint":
+    if len(parts) == 2 and parts[0] in ("extint", "lapic"):
         if not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) >= n_vcpus:
             raise ScenarioError(f"ioctl {op!r}: no such vCPU")
-        return "extint", int(parts[1]), True
+        return parts[0], int(parts[1]), True
+    if op in PIC_OPS:
+        return "pic", parts[1], True
     if len(parts) == 2 and parts[0] in ("set", "clear"):
         try:
             reason = Reason[parts[1]]
@@ -163,9 +198,17 @@ def validate(s: Scenario) -> None:
         for op in v.program:
             if op not in VCPU_OPS:
                 raise ScenarioError(f"unknown vCPU operation {op!r}")
+    if s.irq_source not in IRQ_SOURCES:
+        raise ScenarioError(f"unknown irq_source {s.irq_source!r} ({', '.join(IRQ_SOURCES)})")
     for p in s.ioctls:
         for op in p:
-            parse_ioctl(op, len(s.vcpus))
+            kind = parse_ioctl(op, len(s.vcpus))[0]
+            if kind == "pic" and s.irq_source != "pic":
+                raise ScenarioError(f"ioctl {op!r} needs irq_source pic")
+            if kind == "extint" and s.irq_source == "pic":
+                raise ScenarioError(f"ioctl {op!r}: with the in-kernel PIC use 'pic raise'")
+            if kind == "lapic" and s.irq_source == "legacy":
+                raise ScenarioError(f"ioctl {op!r} needs an irq_source other than legacy")
     for r in s.initial:
         if r not in Reason.__members__ or Reason[r] not in INITIAL_REASONS:
             raise ScenarioError(f"initial reason {r!r} is not one userspace can set")
@@ -190,6 +233,18 @@ _GEN_IOCTL_OPS = (
 )
 
 
+# The wider model adds interrupt operations per source; "extint" and "lapic" name a
+# vCPU drawn next.
+_GEN_IRQ_OPS = {
+    "pic": ("pic raise", "pic raise", "pic mask", "pic unmask", "lapic", "lapic"),
+    "split": ("extint", "extint", "extint", "lapic", "lapic", "lapic"),
+    "xen": ("extint", "extint", "extint", "lapic", "lapic", "lapic"),
+}
+#: What ``generate(irq_source=ANY)`` draws the source from.
+ANY = "any"
+GEN_IRQ_SOURCES = ("pic", "split", "xen")
+
+
 def generate(
     src: ChoiceSource,
     *,
@@ -198,24 +253,39 @@ def generate(
     ops: int = 4,
     nested: bool = True,
     vendor: str = "svm",
+    irq_source: str = "legacy",
 ) -> Scenario:
     """Draw a scenario from ``src``: ``ops`` operations per thread.
 
     Every draw goes through ``src``, so a Hypothesis or Atheris source explores
-    (and a shrinker reduces) scenarios with the same code.
+    (and a shrinker reduces) scenarios with the same code. ``irq_source="legacy"``
+    draws exactly what it always drew, so old (seed, run) pairs name the same
+    runs; ``ANY`` draws the source first.
     """
+    if irq_source == ANY:
+        irq_source = GEN_IRQ_SOURCES[src.draw(len(GEN_IRQ_SOURCES))]
+    wide = irq_source != "legacy"
     vops = [o for o in _GEN_VCPU_OPS if nested or o not in ("vmrun", "sti_vmrun", "vmexit")]
     vspecs = []
-    for _ in range(vcpus):
+    for i in range(vcpus):
         prog = tuple(vops[src.draw(len(vops))] for _ in range(ops))
-        vspecs.append(VcpuSpec(program=prog, guest_if=bool(src.draw(2))))
+        guest_if = bool(src.draw(2))
+        if wide:
+            # vCPU 0 is the BSP, whose LVT0 takes ExtINT; the others half the time.
+            lvt0 = i == 0 or src.draw(2) == 0
+            intercept = bool(src.draw(2)) if nested else True
+            vspecs.append(VcpuSpec(prog, guest_if, lvt0=lvt0, intercept_intr=intercept))
+        else:
+            vspecs.append(VcpuSpec(program=prog, guest_if=guest_if))
+    # Inhibit toggles keep the share they have in the legacy alphabet (two thirds).
+    alphabet = _GEN_IOCTL_OPS if not wide else _GEN_IOCTL_OPS[:6] * 2 + _GEN_IRQ_OPS[irq_source]
     iprogs = []
     for _ in range(ioctls):
         prog = []
         for _ in range(ops):
-            op = _GEN_IOCTL_OPS[src.draw(len(_GEN_IOCTL_OPS))]
-            if op == "extint":
-                op = f"extint {src.draw(vcpus)}"
+            op = alphabet[src.draw(len(alphabet))]
+            if op in ("extint", "lapic"):
+                op = f"{op} {src.draw(vcpus)}"
             prog.append(op)
         iprogs.append(tuple(prog))
     initial = ("PIT_REINJ",) if src.draw(2) else ()
@@ -226,4 +296,5 @@ def generate(
         initial=initial,
         vendor=vendor,
         extint=extint,
+        irq_source=irq_source,
     )

@@ -78,10 +78,15 @@ class Mode(IntEnum):
     EXITING_GUEST_MODE = 2
 
 
-# Request bits (arch/x86/include/asm/kvm_host.h); only the two the model needs.
+# Request bits (arch/x86/include/asm/kvm_host.h); only those the model needs.
 KVM_REQ_EVENT = 1
 KVM_REQ_APICV_UPDATE = 2
-REQ_NAMES = {KVM_REQ_EVENT: "EVENT", KVM_REQ_APICV_UPDATE: "APICV_UPDATE"}
+KVM_REQ_UNBLOCK = 4  # a wake-up only: vcpu_run() clears it after every entry
+REQ_NAMES = {
+    KVM_REQ_EVENT: "EVENT",
+    KVM_REQ_APICV_UPDATE: "APICV_UPDATE",
+    KVM_REQ_UNBLOCK: "UNBLOCK",
+}
 
 
 class VCpu:
@@ -105,6 +110,12 @@ class VCpu:
         "ghost_window",
         "ghost_blind_since",
         "delivered",
+        "lvt0_extint",
+        "intercept_intr",
+        "lapic_irr",
+        "xen_upcall",
+        "interrupt_nr",
+        "in_service",
     )
 
     def __init__(self, vid: int, apic_enabled: bool, guest_if: bool) -> None:
@@ -121,7 +132,7 @@ class VCpu:
         self.v_irq = False  # V_IRQ in vmcb01's int_ctl
         self.vintr_intercept = False  # INTERCEPT_VINTR
         self.irq_window = False  # per-vCPU window flag of the versions that have one
-        self.extint_pending = False  # the PIC's output is raised for this vCPU
+        self.extint_pending = False  # split: pending_external_vector != -1 (legacy: per-vCPU PIC)
         self.injected = False  # vcpu->arch.interrupt.injected: EVENTINJ programmed
         self.guest_if = guest_if  # L1's RFLAGS.IF
         # Ghosts: KVM asked for an L1 IRQ window and the interrupt is not injected
@@ -129,6 +140,17 @@ class VCpu:
         self.ghost_window = False
         self.ghost_blind_since: int | None = None
         self.delivered = 0
+        # Interrupt sources (difftest.model.scenario.IRQ_SOURCES). LVT0 unmasked in
+        # ExtINT mode: kvm_apic_accept_pic_intr().
+        self.lvt0_extint = True
+        self.intercept_intr = True  # vmcb12 intercepts INTR: nested_exit_on_intr()
+        self.lapic_irr = False  # a fixed interrupt in the local APIC's IRR (vIRR under AVIC)
+        self.xen_upcall = False  # vcpu_info->evtchn_upcall_pending (level: the guest clears it)
+        # What vcpu->arch.interrupt holds: "extint", "xen" or "lapic".
+        self.interrupt_nr = ""
+        # KVM acknowledged the interrupt (PIC or LAPIC ISR set, userspace PIC's
+        # intack done) and the guest has not yet received it and EOI'd it.
+        self.in_service = False
 
 
 class VM:
@@ -149,10 +171,27 @@ class VM:
         "ghost_committed",
         "write_locks",
         "irqwin_write_locks_inhibited",
+        "irq_source",
+        "pic_irr",
+        "pic_imr",
+        "pic_output",
+        "pic_wakeup_needed",
     )
 
-    def __init__(self, vendor: str, enable_apicv: bool, vcpus: list[VCpu]) -> None:
+    def __init__(
+        self, vendor: str, enable_apicv: bool, vcpus: list[VCpu], irq_source: str = "legacy"
+    ) -> None:
         self.vendor = vendor
+        # Where ExtINTs come from: "pic" (in-kernel i8259, one VM-wide output),
+        # "split" (KVM_INTERRUPT per vCPU), "xen" (upcall vector per vCPU), or
+        # "legacy": the narrow model of format-1 reproducers.
+        self.irq_source = irq_source
+        # The in-kernel i8259 reduced to one edge-triggered line: IRR, IMR and the
+        # INTR output every vCPU whose LVT0 accepts ExtINT sees (kvm_pic.output).
+        self.pic_irr = False
+        self.pic_imr = False
+        self.pic_output = False
+        self.pic_wakeup_needed = False
         self.required = REQUIRED[vendor]
         self.enable_apicv = enable_apicv
         self.apicv_inhibit_reasons = 0
@@ -193,6 +232,12 @@ def snapshot(vm: VM) -> dict[str, object]:
         s[f"{p}.IF"] = int(v.guest_if)
         s[f"{p}.ExtINT"] = int(v.extint_pending)
         s[f"{p}.injected"] = int(v.injected)
+        if vm.irq_source != "legacy":
+            s[f"{p}.LAPIC"] = int(v.lapic_irr)
+            s[f"{p}.xen"] = int(v.xen_upcall)
+            s[f"{p}.ISR"] = int(v.in_service)
+    if vm.irq_source == "pic":
+        s["pic"] = f"irr={int(vm.pic_irr)} imr={int(vm.pic_imr)} out={int(vm.pic_output)}"
     return s
 
 

@@ -45,6 +45,9 @@ def check_quiescent(w: Checked) -> None:
     vm = w.vm
     for v in vm.vcpus:
         _check_lost_window(w, v)
+        _check_lost_interrupt(w, v)
+    if vm.irq_source == "pic":
+        _check_lost_pic(w)
     committed = Counter(vm.ghost_committed)
     issued = Counter(w.ghost_issued)
     if committed != issued:
@@ -63,13 +66,31 @@ def check_quiescent(w: Checked) -> None:
             where="quiescence",
             expected=f"non-IRQWIN reasons {reasons_str(others)} (updates in commit order)",
         )
-    waiting = [v.name for v in vm.vcpus if v.ghost_window]
+    outstanding = [v for v in vm.vcpus if spec.window_outstanding(vm, v)]
+    # A window whose interrupt vanished before KVM injected it (acked by another
+    # vCPU, masked in the PIC or LVT0, a Xen upcall the guest already took) stays
+    # counted until that vCPU's next svm_inject_irq(): KVM cannot know earlier.
+    # That is a latency finding, not a window served and never retired.
+    withdrawn = [
+        v
+        for v in vm.vcpus
+        if w.has_counter and v.irq_window and v.ghost_window and v not in outstanding
+    ]
+    if withdrawn and spec.irqwin_applies(vm):
+        w.finding(
+            Kind.STALE_WINDOW,
+            f"{', '.join(v.name for v in withdrawn)}: IRQ window still counted after its "
+            f"interrupt went away (inhibits={reasons_str(actual)})",
+            where="quiescence",
+            expected="retired at that vCPU's next injected interrupt",
+        )
+    waiting = [v.name for v in outstanding + withdrawn]
     if spec.irqwin_applies(vm) and not others:
         irqwin = bool(actual & IRQWIN_BIT)
         # A window outstanding while the vCPU runs L2 cannot be served there (V_IRQ
         # was dropped at VMRUN and is re-armed on the way back to L1), and AVIC is
         # off on that vCPU anyway: only L1 waiters need the VM-wide inhibit now.
-        waiting_l1 = [v.name for v in vm.vcpus if v.ghost_window and not v.guest_mode]
+        waiting_l1 = [v.name for v in outstanding if not v.guest_mode]
         if waiting_l1 and not irqwin:
             w.finding(
                 Kind.MISSING_INHIBIT,
@@ -108,22 +129,78 @@ def check_quiescent(w: Checked) -> None:
             )
 
 
+def _honoured(w: Checked, v: VCpu) -> bool:
+    """V_IRQ armed and intercepted, and not ignored by an active AVIC."""
+    return v.v_irq and v.vintr_intercept and not (w.vm.vendor == "svm" and v.apicv_active)
+
+
 def _check_lost_window(w: Checked, v: VCpu) -> None:
-    """An ExtINT still pending for L1 at the end must have a window that hardware
-    will report: V_IRQ armed and intercepted, and honoured (AVIC off on SVM)."""
-    if v.guest_mode or v.injected or not v.extint_pending:
+    """An interrupt still pending for L1 at the end must have a window that hardware
+    will report: V_IRQ armed and intercepted, and honoured (AVIC off on SVM).
+
+    Per source: a per-vCPU ExtINT (legacy, split) or a LAPIC interrupt that KVM
+    must inject is lost; a Xen upcall is only delayed, because vcpu_enter_guest()
+    re-evaluates kvm_xen_has_interrupt() on every entry. The in-kernel PIC is
+    VM-wide and judged once, by ``_check_lost_pic``.
+    """
+    if v.guest_mode or v.injected:
+        return
+    vm = w.vm
+    accepts = v.lvt0_extint or not v.apic_enabled
+    per_vcpu_extint = vm.irq_source != "pic" and accepts and v.extint_pending
+    lapic = v.lapic_irr and v.apic_enabled and not v.apicv_active
+    if not (per_vcpu_extint or lapic or v.xen_upcall) or _honoured(w, v):
         return
     armed = v.v_irq and v.vintr_intercept
-    honoured = armed and not (w.vm.vendor == "svm" and v.apicv_active)
-    if honoured:
-        return
     why = "V_IRQ is armed but AVIC is active and ignores it" if armed else "no window is armed"
+    what = "an ExtINT" if per_vcpu_extint else "a LAPIC interrupt" if lapic else "a Xen upcall"
+    if not (per_vcpu_extint or lapic):
+        w.finding(
+            Kind.DELAYED_WINDOW,
+            f"{v.name} has a Xen upcall pending (IF={int(v.guest_if)}) and {why}; the "
+            "next VM entry of any cause re-evaluates it",
+            where="quiescence",
+            expected="a VINTR exit when the guest enables interrupts",
+        )
+        return
     w.finding(
         Kind.LOST_WINDOW,
-        f"{v.name} has an ExtINT pending (IF={int(v.guest_if)}) and {why}",
+        f"{v.name} has {what} pending (IF={int(v.guest_if)}) and {why}",
         where="quiescence",
         expected="a VINTR exit when the guest enables interrupts",
     )
+
+
+def _check_lost_pic(w: Checked) -> None:
+    """The i8259's output is VM-wide: its ExtINT is lost only if no vCPU that accepts
+    it (LVT0) will take it: none has it queued, waits in L2, or has an honoured
+    window. If no vCPU accepts PIC interrupts the guest masked them: not lost."""
+    vm = w.vm
+    if not vm.pic_output:
+        return
+    takers = [v for v in vm.vcpus if v.lvt0_extint or not v.apic_enabled]
+    if not takers or any(v.injected or v.guest_mode or _honoured(w, v) for v in takers):
+        return
+    names = ", ".join(v.name for v in takers)
+    w.finding(
+        Kind.LOST_WINDOW,
+        f"the PIC output is raised and no vCPU that accepts it ({names}) has a window "
+        "that hardware will report",
+        where="quiescence",
+        expected="a VINTR exit on a vCPU whose LVT0 accepts ExtINT",
+    )
+
+
+def _check_lost_interrupt(w: Checked, v: VCpu) -> None:
+    """An interrupt KVM acknowledged (ISR set) must be queued or delivered."""
+    if v.in_service and not v.injected:
+        w.finding(
+            Kind.LOST_INTERRUPT,
+            f"{v.name}: an acknowledged {v.interrupt_nr or 'ExtINT'} is neither queued "
+            "for injection nor delivered",
+            where="quiescence",
+            expected="re-injected after a cancelled entry (svm_complete_interrupts)",
+        )
 
 
 def _updates(c: Counter[tuple[Reason, bool]]) -> str:

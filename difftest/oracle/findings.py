@@ -10,6 +10,8 @@ class Kind(StrEnum):
     MISSED_INTERCEPT = "missed-intercept"
     WARN = "warn"
     LOST_WINDOW = "lost-window"
+    LOST_INTERRUPT = "lost-interrupt"
+    STALE_WINDOW = "stale-window"
     DELAYED_WINDOW = "delayed-window"
     STUCK_INHIBIT = "stuck-inhibit"
     MISSING_INHIBIT = "missing-inhibit"
@@ -27,6 +29,7 @@ class Kind(StrEnum):
 # lock costs contention, not correctness).
 SEVERITY = {k: "bug" for k in Kind}
 SEVERITY[Kind.DELAYED_WINDOW] = "latency"
+SEVERITY[Kind.STALE_WINDOW] = "latency"
 SEVERITY[Kind.IRQWIN_WRITE_LOCK] = "perf"
 
 MEANING = {
@@ -35,6 +38,9 @@ MEANING = {
     Kind.WARN: "a kernel WARN_ON fired",
     Kind.LOST_WINDOW: "an ExtINT is pending but nothing will ever deliver it "
     "(V_IRQ ignored by AVIC, or no window requested)",
+    Kind.LOST_INTERRUPT: "KVM acknowledged an interrupt that is neither queued nor delivered",
+    Kind.STALE_WINDOW: "an IRQ window whose interrupt went away before injection stays "
+    "counted (IRQWIN set) until that vCPU's next injected interrupt",
     Kind.DELAYED_WINDOW: "the guest opened an IRQ window that AVIC ignored; "
     "the interrupt came later, after a kick",
     Kind.STUCK_INHIBIT: "IRQWIN stays set with no window outstanding and no other "

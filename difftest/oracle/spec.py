@@ -29,9 +29,28 @@ def irqwin_applies(vm: VM) -> bool:
     return vm.enable_apicv and bool(vm.required & IRQWIN_BIT)
 
 
+def pending_for_l1(vm: VM, v: VCpu) -> bool:
+    """An interrupt for L1 that KVM must inject (not one AVIC delivers itself):
+    an ExtINT from the VM's source, or a LAPIC interrupt while APICv is off."""
+    accepts = v.lvt0_extint or not v.apic_enabled
+    if v.xen_upcall or (
+        accepts and (vm.pic_output if vm.irq_source == "pic" else v.extint_pending)
+    ):
+        return True
+    return v.lapic_irr and v.apic_enabled and not v.apicv_active
+
+
+def window_outstanding(vm: VM, v: VCpu) -> bool:
+    """KVM asked for an L1 window and its interrupt is still there (in L2 too:
+    the window is re-armed on the way back). A window whose interrupt vanished
+    (acked by another vCPU, masked, a Xen upcall the guest already took) awaits
+    nothing, even while V_IRQ stays armed."""
+    return v.ghost_window and pending_for_l1(vm, v)
+
+
 def expected_bitmap(vm: VM, others: int) -> int:
     """The bitmap a VM with non-IRQWIN reasons ``others`` should have."""
-    windows = irqwin_applies(vm) and any(v.ghost_window for v in vm.vcpus)
+    windows = irqwin_applies(vm) and any(window_outstanding(vm, v) for v in vm.vcpus)
     return others | (IRQWIN_BIT if windows else 0)
 
 

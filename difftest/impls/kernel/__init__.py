@@ -7,6 +7,7 @@ from ``difftest.impls.prepatch``.
 from __future__ import annotations
 
 from difftest.impls.kernel.hw import Hardware
+from difftest.impls.kernel.irq import Irq
 from difftest.impls.kernel.kvm_main import KvmMain
 from difftest.impls.kernel.mmu import Mmu
 from difftest.impls.kernel.svm import SVM_EXIT_HANDLERS, Svm
@@ -16,7 +17,7 @@ from difftest.impls.kernel.x86 import X86, set_or_clear_apicv_inhibit
 from difftest.model.scenario import Scenario
 
 
-class Kernel(X86, KvmMain, Mmu, Svm, Vmx, Hardware, World):
+class Kernel(X86, Irq, KvmMain, Mmu, Svm, Vmx, Hardware, World):
     """kvm_x86_ops dispatch by vendor; everything else is inherited."""
 
     def __init__(self, scenario: Scenario) -> None:
@@ -26,6 +27,7 @@ class Kernel(X86, KvmMain, Mmu, Svm, Vmx, Hardware, World):
         self.enable_irq_window = self.svm_enable_irq_window if svm else self.vmx_enable_irq_window
         self.inject_irq = self.svm_inject_irq if svm else self.vmx_inject_irq
         self.interrupt_allowed = self.svm_interrupt_allowed if svm else self.vmx_interrupt_allowed
+        self.cancel_injection = self.svm_cancel_injection if svm else self.vmx_cancel_injection
 
 
 __all__ = ["Kernel", "set_or_clear_apicv_inhibit"]

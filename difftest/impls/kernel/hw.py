@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from difftest.engine.points import Kfunc, wr
 from difftest.model.state import Mode, VCpu
+from difftest.oracle import spec
 from difftest.oracle.checks import check_apic_access
 from difftest.oracle.findings import Kind
 
@@ -31,6 +32,7 @@ class Hardware:
             return "intr", False  # the kick IPI arrived before VMRUN: exit at once
         if vcpu.injected:
             self._deliver(vcpu)
+        self._avic_deliver(vcpu)
         if (e := self._window(vcpu)) is not None:
             return e, False
         if op == "run":
@@ -43,6 +45,7 @@ class Hardware:
             vcpu.guest_if = False
         elif op == "sti":
             vcpu.guest_if = True
+            self._avic_deliver(vcpu)
             return self._window(vcpu) or "hlt", True
         elif op in ("vmrun", "sti_vmrun") and self.vm.vendor == "svm":
             if op == "sti_vmrun":
@@ -60,13 +63,27 @@ class Hardware:
         if vcpu.guest_mode or not (vcpu.v_irq and vcpu.vintr_intercept and vcpu.guest_if):
             return None
         if self.vm.vendor == "svm" and vcpu.apicv_active:
-            if vcpu.ghost_blind_since is None:
+            # Only a window with an interrupt behind it is missed (one whose ExtINT
+            # another vCPU acked, or the guest masked, awaits nothing).
+            if vcpu.ghost_blind_since is None and spec.pending_for_l1(self.vm, vcpu):
                 vcpu.ghost_blind_since = self.now
             return None
         return "vintr"
 
+    def _avic_deliver(self, vcpu: VCpu) -> None:
+        """APICv/AVIC delivers a vIRR interrupt itself once L1's IF allows it; the
+        guest's handler EOIs it. No window and no exit are involved."""
+        if vcpu.lapic_irr and vcpu.apicv_active and vcpu.guest_if and not vcpu.guest_mode:
+            vcpu.lapic_irr = False
+            vcpu.delivered += 1
+
     def _deliver(self, vcpu: VCpu) -> None:
+        """EVENTINJ is taken; the guest's handler EOIs it, and a Xen guest's upcall
+        handler clears evtchn_upcall_pending."""
         vcpu.injected = False
+        vcpu.in_service = False
+        if vcpu.interrupt_nr == "xen":
+            vcpu.xen_upcall = False
         vcpu.delivered += 1
         if vcpu.ghost_blind_since is not None:
             self.finding(

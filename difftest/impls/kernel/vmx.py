@@ -15,6 +15,12 @@ class Vmx:
     def vmx_interrupt_allowed(self, vcpu: VCpu) -> bool:
         return vcpu.guest_if
 
+    def vmx_cancel_injection(self, vcpu: VCpu) -> Kfunc:
+        """vmx_cancel_injection() -> __vmx_complete_interrupts(): requeue + KVM_REQ_EVENT."""
+        yield wr("vmcs_write32(VM_ENTRY_INTR_INFO_FIELD, 0)", f"{vcpu.name}.vmcb")
+        if vcpu.injected:
+            yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+
     def vmx_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
         yield wr("exec_controls_setbit(INTR_WINDOW_EXITING)", f"{vcpu.name}.vmcb")
         vcpu.v_irq = vcpu.vintr_intercept = True

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from difftest.engine.points import Kfunc, Point
 from difftest.model.scenario import Scenario, parse_ioctl
-from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, VM, Mode, Reason, VCpu, bit, snapshot
+from difftest.model.state import (
+    IRQWIN_BIT,
+    KVM_REQ_EVENT,
+    VM,
+    Mode,
+    Reason,
+    VCpu,
+    bit,
+    snapshot,
+)
 from difftest.oracle import spec
 from difftest.oracle.findings import SEVERITY, Finding, Kind
 
@@ -28,7 +37,7 @@ class World:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         vcpus = [VCpu(i, v.apic_enabled, v.guest_if) for i, v in enumerate(scenario.vcpus)]
-        self.vm = VM(scenario.vendor, scenario.enable_apicv, vcpus)
+        self.vm = VM(scenario.vendor, scenario.enable_apicv, vcpus, scenario.irq_source)
         vm = self.vm
         if scenario.enable_apicv:
             for r in scenario.initial:
@@ -36,11 +45,25 @@ class World:
         else:
             vm.apicv_inhibit_reasons = bit(Reason.DISABLED)
         self.initial_reasons = vm.apicv_inhibit_reasons
-        for v in vcpus:
+        for v, vs in zip(vcpus, scenario.vcpus, strict=True):
             v.apicv_active = spec.vcpu_should_be_active(vm, v)
-            v.extint_pending = v.id in scenario.extint
-            if v.extint_pending:
-                v.requests |= KVM_REQ_EVENT  # raised when the PIC output went up
+            v.lvt0_extint = vs.lvt0
+            v.intercept_intr = vs.intercept_intr
+            if v.id not in scenario.extint or vm.irq_source == "pic":
+                continue
+            v.requests |= KVM_REQ_EVENT  # raised when the interrupt arrived
+            if vm.irq_source == "xen":
+                v.xen_upcall = True
+            else:
+                v.extint_pending = True
+        if vm.irq_source == "pic" and scenario.extint:
+            # The line went up before the run: pic_unlock() woke the first vCPU
+            # whose LVT0 accepts ExtINT.
+            vm.pic_irr = vm.pic_output = True
+            for v in vcpus:
+                if v.lvt0_extint or not v.apic_enabled:
+                    v.requests |= KVM_REQ_EVENT
+                    break
         self.findings: list[Finding] = []
         self.now = 0
         self.current = 0
@@ -149,8 +172,14 @@ class World:
     def _ioctl_thread(self, tid: int, program: tuple[str, ...]) -> Kfunc:
         for op in program:
             kind, arg, set = parse_ioctl(op, len(self.vm.vcpus))
-            if kind == "extint":
+            if kind == "extint" and self.vm.irq_source == "xen":
+                yield from self.kvm_xen_set_evtchn(self.vm.vcpus[arg])
+            elif kind == "extint":
                 yield from self.kvm_pic_set_irq(self.vm.vcpus[arg])
+            elif kind == "lapic":
+                yield from self.kvm_apic_set_irq(self.vm.vcpus[arg])
+            elif kind == "pic":
+                yield from self.kvm_i8259_op(str(arg))
             else:
                 reason = Reason(arg)
                 if self.vm.enable_apicv and self.vm.required & bit(reason):

@@ -12,6 +12,7 @@ from difftest.engine.sync import down_read, down_write, up_read, up_write
 from difftest.model.state import (
     KVM_REQ_APICV_UPDATE,
     KVM_REQ_EVENT,
+    KVM_REQ_UNBLOCK,
     Mode,
     Reason,
     VCpu,
@@ -33,10 +34,6 @@ class X86:
     def vcpu_get_apicv_inhibit_reasons(self, vcpu: VCpu) -> int:
         """kvm_x86_ops.vcpu_get_apicv_inhibit_reasons (avic_vcpu_get_apicv_inhibit_reasons)."""
         return vcpu_inhibit_reasons(self.vm, vcpu)
-
-    def kvm_cpu_has_injectable_intr(self, vcpu: VCpu) -> bool:
-        """Only ExtINT is modelled: it is injectable whether or not APICv is active."""
-        return vcpu.extint_pending
 
     # -- the VM-wide update ----------------------------------------------------
 
@@ -97,12 +94,19 @@ class X86:
         yield from self.vcpu_idle(vcpu, vcpu.id)
 
     def vcpu_enter_guest(self, vcpu: VCpu, op: str) -> Kfunc:
-        """Returns True once the guest action ``op`` has been carried out."""
+        """Returns True once the guest action ``op`` has been carried out.
+
+        vcpu_run() clears KVM_REQ_UNBLOCK between an exit and the next entry; a
+        vCPU that idles after its program only re-enters for a request, so the
+        clear sits at the start of the entry it was a wake-up for."""
+        vcpu.requests &= ~KVM_REQ_UNBLOCK  # kvm_clear_request(KVM_REQ_UNBLOCK, vcpu)
         self.ghost_entry(vcpu)
         if (yield from self.kvm_check_request(KVM_REQ_APICV_UPDATE, vcpu)):
             yield from self.kvm_vcpu_update_apicv(vcpu)
         req_immediate_exit = False
-        if (yield from self.kvm_check_request(KVM_REQ_EVENT, vcpu)):
+        if (yield from self.kvm_check_request(KVM_REQ_EVENT, vcpu)) or self.kvm_xen_has_interrupt(
+            vcpu
+        ):
             req_immediate_exit = yield from self.kvm_check_and_inject_events(vcpu)
         yield wr("mode = IN_GUEST_MODE", f"{vcpu.name}.mode")
         vcpu.mode = Mode.IN_GUEST_MODE
@@ -110,9 +114,10 @@ class X86:
             # vcpu->mode = OUTSIDE_GUEST_MODE; local_irq_enable()
             vcpu.mode = Mode.OUTSIDE_GUEST_MODE
             self.ack_ipi(vcpu)
-            # cancel_injection: the queued interrupt stays queued for the next entry
             if req_immediate_exit:
                 yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+            if self.vm.irq_source != "legacy":  # the narrow model kept EVENTINJ as is
+                yield from self.cancel_injection(vcpu)
             return False
         if req_immediate_exit:
             yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
@@ -129,31 +134,38 @@ class X86:
         return done
 
     def kvm_check_and_inject_events(self, vcpu: VCpu) -> Kfunc:
-        """The IRQ part: re-inject, inject if the guest can take it, else ask for a
-        window. L1 interrupts are not delivered while L2 runs (the model's limit: a
-        real L1 would see a nested #VMEXIT, which scenarios express as ``vmexit``).
+        """The IRQ part: nested events, re-injection, injection if the guest can
+        take the interrupt, else an interrupt window.
 
         Returns req_immediate_exit: an interrupt is pending behind one being
-        re-injected (-EBUSY), so the entry must come straight back for it.
+        re-injected, or must wait for a nested VM-exit (-EBUSY), so the entry
+        must come straight back for it. The legacy model delivered no L1
+        interrupt while L2 ran.
         """
         if vcpu.injected:
             yield from self.inject_irq(vcpu, True)
             yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")
             return self.kvm_cpu_has_injectable_intr(vcpu)
         if vcpu.guest_mode:
-            return False
+            if self.vm.irq_source == "legacy":
+                return False
+            if (yield from self.kvm_check_nested_events(vcpu)) < 0:
+                return True
         yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")
         if not self.kvm_cpu_has_injectable_intr(vcpu):
             return False
-        if self.interrupt_allowed(vcpu):
-            yield wr("kvm_cpu_get_interrupt", f"{vcpu.name}.ExtINT")
-            vcpu.extint_pending = False
+        r = self.interrupt_allowed(vcpu)
+        if r < 0:
+            return True
+        if r:
+            vcpu.interrupt_nr = yield from self.kvm_cpu_get_interrupt(vcpu)
             vcpu.injected = True  # kvm_queue_interrupt()
             vcpu.ghost_window = False
             yield from self.inject_irq(vcpu, False)
             yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")
         if self.kvm_cpu_has_injectable_intr(vcpu):
-            vcpu.ghost_window = True
+            # A window requested in L2 is L2's; only L1's windows are awaited.
+            vcpu.ghost_window = vcpu.ghost_window or not vcpu.guest_mode
             yield from self.enable_irq_window(vcpu)
         return False
 
