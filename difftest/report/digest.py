@@ -131,10 +131,13 @@ def step_text(d: Digest, i: int, vendor: str) -> tuple[str, str]:
     return function_of(s, vendor), text
 
 
-def line_text(d: Digest, line: Line, vendor: str) -> str:
+MAX_ROW_LINES = 4  # a longer row (a livelock's loop) is cut at a step, never in a name
+
+
+def line_text(d: Digest, line: Line, vendor: str, steps: list[int] | None = None) -> str:
     parts: list[str] = []
     last_fn = None
-    for i in line.steps:
+    for i in line.steps if steps is None else steps:
         fn, text = step_text(d, i, vendor)
         if fn != last_fn:
             parts.append(f"{fn}: {text}" if fn else text)
@@ -168,13 +171,23 @@ def render(
     for x in d.lines:
         mark = ("!" if x.preempts is not None else "") + ("~" if x.role == "context" else "")
         head = f"{x.label:>{labw}}{mark:<{marks}} {names[x.tid]:<{namew}}  "
-        text = line_text(d, x, vendor)
-        if len(indent) + longest_piece(text) > width:  # a long name: the text goes below
-            out.append(head.rstrip())
-            out.extend(wrap(text, width, "    ", "    "))
-        else:
-            out.extend(wrap(text, width, head, indent))
+        out.extend(_row(d, x, vendor, width, head, indent))
     return out
+
+
+def _row(d: Digest, x: Line, vendor: str, width: int, head: str, indent: str) -> list[str]:
+    def lay(text: str) -> list[str]:
+        if len(indent) + longest_piece(text) > width:  # a long name: the text goes below
+            return [head.rstrip(), *wrap(text, width, "    ", "    ")]
+        return wrap(text, width, head, indent)
+
+    rows = lay(line_text(d, x, vendor))
+    n = len(x.steps)
+    while len(rows) > MAX_ROW_LINES and n > 1:
+        n -= 1
+        more = f"; ... {len(x.steps) - n} more steps (--full shows them)"
+        rows = lay(line_text(d, x, vendor, x.steps[:n]) + more)
+    return rows
 
 
 def render_brief(
