@@ -109,9 +109,11 @@ def test_check_fits(width, tmp_path, capsys, monkeypatch) -> None:
     args = ["check", "--impl", "prepatch", "--runs", "300", "--seed", "1", "--no-shrink"]
     args += ["--irq-source", "legacy"]  # the run this test's expected file name comes from
     assert main([*args, "--out", "out", "--width", str(width)]) == 1
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "reproduce: difftest replay out/prepatch-lost-window.json" in " ".join(out.split())
     assert_fits(out, width)
+    assert "check: 300/300 runs" in err  # the progress display, piped: plain lines
+    assert_fits(err, width)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -120,4 +122,6 @@ def test_explore_fits(width, tmp_path, capsys, monkeypatch) -> None:
     args = ["explore", "--impl", "broken-zap-no-seq", "--vcpus", "2", "--ops", "2"]
     args += ["--vcpu-ops", "apic", "--ioctls", "1", "--extint", "none", "--preemptions", "1"]
     assert main([*args, "--out", "out", "--width", str(width)]) == 1
-    assert_fits(capsys.readouterr().out, width)
+    out, err = capsys.readouterr()
+    assert_fits(out, width)
+    assert_fits(err, width)

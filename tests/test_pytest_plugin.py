@@ -41,7 +41,7 @@ def test_fixture_fails_with_table_and_reproducer(pytester: pytest.Pytester, run)
     r.assert_outcomes(failed=1)
     text = r.stdout.str()
     assert "no-flag-clear diverges from the reference: counter" in text
-    assert "interleaving:" in text and "reproducer:" in text
+    assert "digest:" in text and "reproducer:" in text  # the causal digest, as in check
     files = sorted((pytester.path / "out").glob("*.json"))
     assert len(files) == 1
     d = json.loads(files[0].read_text())

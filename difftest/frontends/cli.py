@@ -28,16 +28,20 @@ from difftest.errors import (
 )
 from difftest.frontends import output
 from difftest.frontends.interrupts import save_finding, sigterm_as_interrupt, write_repro
+from difftest.frontends.progress import Progress
 from difftest.frontends.validate import parse_shard, validate
 from difftest.fuzz.decode import decode
 from difftest.impls import BUILTIN, PLUGIN_FILES, ImplError, load, plugin_sha256
-from difftest.model.scenario import ANY, IRQ_SOURCES
+from difftest.model.scenario import ANY, IRQ_SOURCES, Scenario
 from difftest.mutate import mutants
-from difftest.oracle.findings import MEANING, SEVERITY, Kind
+from difftest.oracle.findings import MEANING, SEVERITY, Finding, Kind
+from difftest.report import timeline
+from difftest.report.causal import pick, traced
+from difftest.report.digest import Digest, build, digest_lines, render_brief
 from difftest.report.explain import explain, preemptions
 from difftest.report.table import render_report
 from difftest.report.wrap import DEFAULT_WIDTH, wrap
-from difftest.repro import ReproError
+from difftest.repro import ReproError, write_atomic
 from difftest.repro import load as load_repro
 from difftest.runner import Result, run
 from difftest.schedulers.replay import ReplayScheduler, ScheduleDiverged
@@ -83,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
     c.add_argument("--width", type=int, default=80, help="table width in columns")
+    c.add_argument("--full", action="store_true", help="print the whole interleaving table")
     output.add_json_flag(c)
     c.add_argument(
         "--search",
@@ -106,7 +111,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("file", type=Path)
     r.add_argument("--impl", help="replay on another implementation (lenient schedule)")
     r.add_argument("--width", type=int, default=80)
-    r.add_argument("--full", action="store_true", help="also show steps that changed nothing")
+    detail = r.add_mutually_exclusive_group()
+    detail.add_argument(
+        "--brief",
+        action="store_true",
+        help="the causal digest: only the steps the divergence depends on (default)",
+    )
+    detail.add_argument(
+        "--full", action="store_true", help="the whole interleaving, re-checks included"
+    )
+    r.add_argument("--html", type=Path, metavar="FILE", help="also write the timeline as HTML")
+    r.add_argument("--svg", type=Path, metavar="FILE", help="also write the timeline as SVG")
     r.add_argument(
         "--raw",
         action="store_true",
@@ -219,15 +234,6 @@ def _summary(impl: type) -> str:
     return textwrap.shorten(first, 70, placeholder=" ...")
 
 
-def _progress(s: Summary) -> None:
-    print(
-        f"  {s.runs} runs, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s, "
-        f"{s.bug_runs} with findings",
-        file=sys.stderr,
-        flush=True,
-    )
-
-
 def _check(args: argparse.Namespace) -> int:
     impl = load(args.impl)
     if args.mutate and plugin_file(impl) is None:
@@ -242,7 +248,8 @@ def _check(args: argparse.Namespace) -> int:
         jobs = 1  # coverage is measured in this process
     s = Summary()
     start = time.monotonic()
-    with sigterm_as_interrupt():
+    total = runs if args.time is None and args.shard is None else None  # a shard runs a part
+    with sigterm_as_interrupt(), Progress("check", total=total) as p:
         with cov if cov is not None else contextlib.nullcontext():
             try:
                 random_check(
@@ -251,7 +258,8 @@ def _check(args: argparse.Namespace) -> int:
                     runs=runs,
                     seconds=args.time,
                     params=params,
-                    progress=_progress,
+                    progress=lambda s: p.update(s.runs, extra=f"{s.bug_runs} with findings"),
+                    progress_every=0.2 if p.tty else 2.0,
                     summary=s,
                     searches=searches,
                     jobs=jobs,
@@ -260,10 +268,11 @@ def _check(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:  # write what was found, then exit 130
                 s.interrupted = True
                 s.seconds = time.monotonic() - start
-        run_base = lambda base: random_check(  # noqa: E731
-            base, seed=args.seed, runs=s.runs, params=params, searches=searches, shard=shard
-        )
-        return _check_result(args, impl, params, s, cov, run_base)
+        p.update(s.runs, extra=f"{s.bug_runs} with findings")
+    run_base = lambda base: random_check(  # noqa: E731
+        base, seed=args.seed, runs=s.runs, params=params, searches=searches, shard=shard
+    )
+    return _check_result(args, impl, params, s, cov, run_base)
 
 
 def _check_result(
@@ -324,7 +333,7 @@ def _check_result(
     )
     doc["check"]["shrunk"] = saved.result is not first
     path = saved.path
-    report = _report(impl, saved.result, args.width, path)
+    report = _report(impl, saved.result, args.width, path, full=args.full)
     doc["reproducers"].append(reproducer_entry(impl, saved.result, path))
     print()
     print(report)
@@ -366,7 +375,7 @@ def reproducer_entry(impl: type, r: Result, path: Path | None) -> dict[str, obje
     return output.reproducer(
         path,
         f,
-        explain(impl, r, DEFAULT_WIDTH).splitlines(),
+        digest_lines(explain(impl, r, DEFAULT_WIDTH)),
         threads=len(r.scenario.thread_names),
         ops=r.scenario.n_ops,
         steps=r.execution.steps,
@@ -453,8 +462,12 @@ def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
     return write_repro(out, impl_spec, r)
 
 
-def _report(impl: type, r: Result, width: int, path: Path | None = None) -> str:
-    return explain(impl, r, width, command=f"difftest replay {path}" if path else None)
+def _report(
+    impl: type, r: Result, width: int, path: Path | None = None, *, full: bool = False
+) -> str:
+    """The digest (or with ``full`` the whole table) headed by the replay command."""
+    command = f"difftest replay {path}" if path else None
+    return explain(impl, r, width, full=full, command=command)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -491,18 +504,30 @@ def _replay(args: argparse.Namespace) -> int:
         )
     recorded = repro.finding.kind if repro.finding else None
     same = [x for x in r.findings if x.kind == recorded]
-    f = same[0] if same else r.first_bug or (r.findings[0] if r.findings else None)
+    f = pick(r.findings, recorded)
     assert r.execution.trace is not None
-    report = render_report(
-        impl.name,
-        repro.scenario,
-        r.execution.trace,
-        f,
-        width=args.width,
-        full=args.full,
-        command=_replay_command(args),
-    )
+    d = None
+    if args.full:
+        report = render_report(
+            impl.name,
+            repro.scenario,
+            r.execution.trace,
+            f,
+            width=args.width,
+            full=True,
+            command=_replay_command(args),
+        )
+    else:
+        d = build(impl, repro.scenario, repro.schedule, strict=sched.strict, recorded=recorded)
+        report = render_brief(
+            impl.name, repro.scenario, d, width=args.width, command=_replay_command(args)
+        )
     print(report)
+    if args.html or args.svg:
+        full = None
+        if d is None:  # every preemption, from a traced replay
+            full = traced(impl, repro.scenario, repro.schedule, strict=sched.strict).preempted
+        _picture(args, impl.name, repro.scenario, r, f, d, report, full)
     if sched.diverged_at is not None:
         emit(
             f"\nnote: the recorded schedule stopped fitting {impl.name} at step "
@@ -529,7 +554,7 @@ def _replay(args: argparse.Namespace) -> int:
         output.reproducer(
             args.file,
             f,
-            report.splitlines(),
+            digest_lines(report) if not args.full else report.splitlines(),
             command=_replay_command(args),
             threads=len(repro.scenario.thread_names),
             ops=repro.scenario.n_ops,
@@ -538,6 +563,39 @@ def _replay(args: argparse.Namespace) -> int:
         )
     ]
     return EXIT_FINDING if r.bugs else EXIT_CLEAN
+
+
+def _picture(
+    args: argparse.Namespace,
+    name: str,
+    scenario: Scenario,
+    r: Result,
+    f: Finding | None,
+    d: Digest | None,
+    report: str,
+    preempted: list[int | None] | None,
+) -> None:
+    """Write the timeline (brief: the digest's steps; full: every step)."""
+    for out in (args.html, args.svg):
+        if out is not None and out.resolve() == args.file.resolve():
+            raise ReproError(f"{out}: would overwrite the reproducer being replayed")
+    assert r.execution.trace is not None
+    title = f"difftest: {name}" + (f" diverges: {f.kind.value}" if f else ": no divergence")
+    shown = None if d is None else sorted(i for x in d.lines for i in x.steps)
+    if d is not None:  # brief: only the preemptions that matter (digest.py)
+        preempted = [None] * len(d.traced.preempted)
+        for x in d.lines:
+            if x.preempts is not None:
+                preempted[x.steps[0]] = x.preempts
+    pic = timeline.draw(
+        scenario, r.execution.trace, f, shown=shown, preempted=preempted, title=title
+    )
+    if args.svg is not None:
+        write_atomic(args.svg, timeline.svg(pic))
+        emit(f"timeline: {args.svg}", args.width)
+    if args.html is not None:
+        write_atomic(args.html, timeline.page(pic, title, report))
+        emit(f"timeline: {args.html}", args.width)
 
 
 def _replay_command(args: argparse.Namespace) -> str:
@@ -562,9 +620,11 @@ def _replay_raw(args: argparse.Namespace) -> int:
     r = run(impl, scenario, scheduler, trace=True)
     assert r.execution.trace is not None
     f = r.first_bug or (r.findings[0] if r.findings else None)
-    print(
-        render_report(impl.name, scenario, r.execution.trace, f, width=args.width, full=args.full)
-    )
+    if args.full:
+        print(render_report(impl.name, scenario, r.execution.trace, f, width=args.width, full=True))
+    else:
+        d = build(impl, scenario, r.execution.schedule, recorded=f.kind if f else None)
+        print(render_brief(impl.name, scenario, d, width=args.width))
     kinds = ", ".join(sorted({x.kind.value for x in r.findings})) or "none"
     print(f"\nverdict: findings {kinds} (raw input, {len(data)} bytes, on {impl.name})")
     return EXIT_FINDING if r.bugs else EXIT_CLEAN

@@ -31,6 +31,8 @@ from difftest.check import GenParams
 from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INTERNAL, EXIT_USAGE
 from difftest.frontends import output
 from difftest.frontends.cli import _report, add_coverage_args, change_coverage, finish_coverage
+from difftest.frontends.progress import Progress as Bar
+from difftest.frontends.progress import Status
 from difftest.frontends.validate import writable_dir
 from difftest.fuzz.decode import run_bytes
 from difftest.fuzz.harness import DifftestInternalError, Harness
@@ -198,6 +200,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
     before = {p.name for p in artifacts.glob("crash-*")}
     print(f"difftest fuzz: {' '.join(cmd[1:])}", file=sys.stderr)
     p = Progress()
+    status = Status()
     tally = _Tally(Harness(impl, params), before)
     start = time.monotonic()
     # SIGTERM (cron, timeout, CI cancellation) stops the run like Ctrl-C does.
@@ -219,14 +222,15 @@ def run_fuzz(args: argparse.Namespace) -> int:
                 try:
                     proc.wait(timeout=args.progress)
                 except subprocess.TimeoutExpired:
-                    _print_progress(impl.name, start, p, artifacts, tally)
+                    _print_progress(impl.name, start, p, artifacts, tally, status)
         except KeyboardInterrupt:
             interrupted = True
             _stop(proc)
         finally:
             signal.signal(signal.SIGTERM, previous)
         reader.join(timeout=10)
-    _print_progress(impl.name, start, p, artifacts, tally)
+    _print_progress(impl.name, start, p, artifacts, tally, status)
+    status.close()
     # 0: time is up; 1 or 77: a crash (77 is Atheris's status for a Python exception).
     # Anything else, or a crash status with neither an execution nor a crash file,
     # is libFuzzer failing to start: not a clean run.
@@ -240,7 +244,15 @@ def run_fuzz(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
-    results = triage_dir(impl, args.impl, artifacts, params, lambda i, r: _report(i, r, args.width))
+    with Bar("triage", unit="crash inputs") as tp:
+        results = triage_dir(
+            impl,
+            args.impl,
+            artifacts,
+            params,
+            lambda i, r: _report(i, r, args.width),
+            progress=lambda done, total: tp.update(done),
+        )
     _document(args, results, before)
     but = _corpus_coverage(cov, impl, [corpus, seeds], params)
     rc = _summary(results, before, args.width, but=but)
@@ -351,15 +363,15 @@ class _Tally:
         return len(self.seen), findings, int("internal" in sigs)
 
 
-def _print_progress(name: str, start: float, p: Progress, artifacts: Path, tally: _Tally) -> None:
+def _print_progress(
+    name: str, start: float, p: Progress, artifacts: Path, tally: _Tally, status: Status
+) -> None:
     crashes, findings, internal = tally.update(artifacts)
     extra = "  INTERNAL ERRORS" if internal else ""
-    print(
+    status.show(
         f"  fuzz {name}: {time.monotonic() - start:5.0f}s  {p.execs:,} executions  "
         f"{p.exec_s:,} exec/s  corpus {p.corpus}  findings {findings} "
-        f"({crashes} crash inputs){extra}",
-        file=sys.stderr,
-        flush=True,
+        f"({crashes} crash inputs){extra}"
     )
 
 

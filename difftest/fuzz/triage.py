@@ -119,8 +119,14 @@ def triage_dir(
     artifacts: Path,
     params: GenParams | None = None,
     render: Render | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Triaged]:
-    """Triage every crash file in ``artifacts``; the results in file order."""
-    return [
-        triage_one(impl, impl_spec, c, artifacts, params, render) for c in crash_files(artifacts)
-    ]
+    """Triage every crash file in ``artifacts``; the results in file order.
+    ``progress(done, total)`` is called after each file."""
+    crashes = crash_files(artifacts)
+    out = []
+    for i, c in enumerate(crashes):
+        out.append(triage_one(impl, impl_spec, c, artifacts, params, render))
+        if progress is not None:
+            progress(i + 1, len(crashes))
+    return out

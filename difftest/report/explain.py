@@ -1,8 +1,10 @@
-"""The full explanation of one result: replay it with tracing and render it."""
+"""The explanation of one result: replay it with tracing and render it, as the
+causal digest (the default) or as the full interleaving table."""
 
 from __future__ import annotations
 
 from difftest.impls.kernel.world import World
+from difftest.report.digest import build, render_brief
 from difftest.report.table import render_report
 from difftest.report.wrap import DEFAULT_WIDTH
 from difftest.runner import Result, run
@@ -17,7 +19,11 @@ def explain(
     full: bool = False,
     command: str | None = None,
 ) -> str:
-    """Runs are recorded untraced for speed; the table comes from a traced replay."""
+    """Runs are recorded untraced for speed; the report comes from a traced replay."""
+    f = r.first_bug or (r.findings[0] if r.findings else None)
+    if not full:
+        d = build(impl, r.scenario, r.execution.schedule, recorded=f.kind if f else None)
+        return render_brief(impl.name, r.scenario, d, width=width, command=command)
     traced = run(impl, r.scenario, ReplayScheduler(r.execution.schedule), trace=True)
     f = traced.first_bug or (traced.findings[0] if traced.findings else None)
     assert traced.execution.trace is not None

@@ -245,9 +245,17 @@ def report_footer(finding: Finding | None, vendor: str, width: int) -> list[str]
     )
     out = [""]
     out.extend(wrap(f"divergence {at}: {finding.message}", width, "", "  "))
-    if finding.expected:
-        out.extend(wrap(f"the reference expects: {finding.expected}", width, "", "  "))
+    expected = finding.expected or _EXPECTED.get(finding.kind.value, "")
+    if expected:
+        out.extend(wrap(f"the reference expects: {expected}", width, "", "  "))
     return out
+
+
+# What the reference does where the executor, not a check, reported the finding.
+_EXPECTED = {
+    "deadlock": "every thread runs to completion",
+    "step-budget": "every thread finishes well within the step budget",
+}
 
 
 def render_report(
