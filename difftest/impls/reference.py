@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from difftest.engine.points import Kfunc, wr
 from difftest.impls.prepatch import Prepatch
-from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, Reason, VCpu
+from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, MpState, Reason, VCpu
 from difftest.oracle import spec
 
 
@@ -41,7 +41,9 @@ class Reference(Prepatch):
     def svm_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
         yield wr("request IRQ window", "kvm.apicv_inhibit_reasons")
         self.spec_apply()  # the caller marked the window outstanding
-        vcpu.vintr_intercept = vcpu.v_irq = True
+        if self.vm.vgif or vcpu.gif:  # else STGI's intercept is the window
+            vcpu.vintr_intercept = True
+            vcpu.v_irq = not self.svm_vintr_recalc_cleared(vcpu)
 
     def svm_inject_irq(self, vcpu: VCpu, reinjected: bool) -> Kfunc:
         yield wr("inject ExtINT", "kvm.apicv_inhibit_reasons")
@@ -61,8 +63,22 @@ class Reference(Prepatch):
         yield wr("exit to L1", "kvm.apicv_inhibit_reasons")
         vcpu.guest_mode = False
         self.spec_apply()
-        yield from self.svm_set_gif(vcpu, True)
+        yield from self.svm_set_gif(vcpu, False)
         return False
+
+    def svm_set_gif(self, vcpu: VCpu, value: bool) -> Kfunc:
+        yield from super().svm_set_gif(vcpu, value)
+        yield wr("GIF changed", "kvm.apicv_inhibit_reasons")
+        self.spec_apply()  # without vGIF, GIF=0 turns the window into the STGI intercept
+
+    def kvm_vcpu_reset(self, vcpu: VCpu, init_event: bool) -> Kfunc:
+        yield from super().kvm_vcpu_reset(vcpu, init_event)
+        yield wr("reset", "kvm.apicv_inhibit_reasons")
+        self.spec_apply()  # no window is outstanding on a reset vCPU
+
+    def kvm_arch_vcpu_ioctl_set_mpstate(self, vcpu: VCpu, mp_state: MpState) -> Kfunc:
+        yield from super().kvm_arch_vcpu_ioctl_set_mpstate(vcpu, mp_state)
+        self.spec_apply()
 
     def kvm_mmu_page_fault(self, vcpu: VCpu) -> Kfunc:
         yield wr("APIC page fault", "kvm.apic_spte")

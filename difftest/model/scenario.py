@@ -13,7 +13,18 @@ from difftest.model.state import Reason
 from difftest.schedulers.base import ChoiceSource
 
 # Guest actions (what L1 or L2 does between one VM entry and the next exit).
-VCPU_OPS = ("run", "cli", "sti", "apic", "vmrun", "sti_vmrun", "vmexit")
+VCPU_OPS = (
+    "run",
+    "cli",
+    "sti",
+    "apic",
+    "vmrun",
+    "sti_vmrun",
+    "vmexit",
+    "clgi",
+    "stgi",
+    "reset",
+)
 VCPU_OP_HELP = {
     "run": "run and exit (nothing interrupt-related)",
     "cli": "L1 clears RFLAGS.IF",
@@ -21,7 +32,12 @@ VCPU_OP_HELP = {
     "apic": "access the APIC page (0xfee00000)",
     "vmrun": "L1 executes VMRUN and enters L2",
     "sti_vmrun": "L1 executes STI; VMRUN (VMRUN in the STI shadow)",
-    "vmexit": "L2 exits to L1 (#VMEXIT)",
+    "vmexit": "L2 exits to L1 (#VMEXIT, GIF=0), then L1 executes STGI as every L1 "
+    "hypervisor does after VMRUN (in L1 with GIF=0: that STGI; otherwise nothing)",
+    "clgi": "L1 executes CLGI (GIF=0; intercepted unless vGIF)",
+    "stgi": "L1 executes STGI (GIF=1; intercepted unless vGIF)",
+    "reset": "userspace resets the vCPU between KVM_RUNs (KVM_SET_MP_STATE: "
+    "INIT_RECEIVED for an AP, RUNNABLE for vCPU 0, the BSP)",
 }
 
 # Inhibit reasons userspace can change, and how.
@@ -42,7 +58,11 @@ INITIAL_REASONS = (
     Reason.APIC_ID_MODIFIED,
     Reason.APIC_BASE_MODIFIED,
     Reason.LOGICAL_ID_ALIASED,
+    Reason.PHYSICAL_ID_TOO_BIG,
 )
+# ioctl operations that name a vCPU: ``extint N`` (the PIC raises INTR), ``init N``
+# and ``sipi N`` (an INIT or a SIPI IPI arrives, as from a vCPU outside the scenario).
+VCPU_IOCTLS = ("extint", "init", "sipi")
 
 
 class ScenarioError(ValueError):
@@ -64,6 +84,7 @@ class Scenario:
     vendor: str = "svm"
     enable_apicv: bool = True
     extint: tuple[int, ...] = field(default=())  # vCPUs with an ExtINT pending at start
+    vgif: bool = True  # kvm_amd.vgif
 
     def __post_init__(self) -> None:
         validate(self)
@@ -84,6 +105,7 @@ class Scenario:
             "enable_apicv": self.enable_apicv,
             "initial": list(self.initial),
             "extint": list(self.extint),
+            "vgif": self.vgif,
             "vcpus": [
                 {"program": list(v.program), "guest_if": v.guest_if, "apic_enabled": v.apic_enabled}
                 for v in self.vcpus
@@ -111,6 +133,7 @@ class Scenario:
                 vendor=str(d.get("vendor", "svm")),
                 enable_apicv=_bool(d.get("enable_apicv", True), "enable_apicv"),
                 extint=tuple(_int(x, "extint") for x in d.get("extint", [])),
+                vgif=_bool(d.get("vgif", True), "vgif"),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ScenarioError(f"malformed scenario: {e!r}") from None
@@ -136,12 +159,12 @@ def _strs(x: object, what: str) -> list[str]:
 
 def parse_ioctl(op: str, n_vcpus: int) -> tuple[str, Reason | int, bool]:
     """``"set PIT_REINJ"`` -> ("inhibit", Reason.PIT_REINJ, True); ``"extint 1"`` ->
-    ("extint", 1, True)."""
+    ("extint", 1, True); ``"init 1"``, ``"sipi 1"`` likewise."""
     parts = op.split()
-    if len(parts) == 2 and parts[0] == "extint":
+    if len(parts) == 2 and parts[0] in VCPU_IOCTLS:
         if not parts[1].isdigit() or int(parts[1]) >= n_vcpus:
             raise ScenarioError(f"ioctl {op!r}: no such vCPU")
-        return "extint", int(parts[1]), True
+        return parts[0], int(parts[1]), True
     if len(parts) == 2 and parts[0] in ("set", "clear"):
         try:
             reason = Reason[parts[1]]
@@ -175,7 +198,24 @@ def validate(s: Scenario) -> None:
 
 # Operations the random generator draws from, weighted by repetition: windows and
 # APIC accesses are what the inhibit logic races on.
-_GEN_VCPU_OPS = ("run", "cli", "cli", "sti", "sti", "apic", "apic", "vmrun", "sti_vmrun", "vmexit")
+_GEN_VCPU_OPS = (
+    "run",
+    "cli",
+    "cli",
+    "sti",
+    "sti",
+    "apic",
+    "apic",
+    "vmrun",
+    "sti_vmrun",
+    "vmexit",
+    "clgi",
+    "stgi",
+    "stgi",
+    "reset",
+)
+NESTED_OPS = ("vmrun", "sti_vmrun", "vmexit", "clgi", "stgi")
+RESET_OPS = ("reset", "init", "sipi")
 _GEN_IOCTL_OPS = (
     "set PIT_REINJ",
     "clear PIT_REINJ",
@@ -186,6 +226,8 @@ _GEN_IOCTL_OPS = (
     "extint",
     "extint",
     "extint",
+    "init",
+    "sipi",
 )
 
 
@@ -197,13 +239,17 @@ def generate(
     ops: int = 4,
     nested: bool = True,
     vendor: str = "svm",
+    resets: bool = False,
 ) -> Scenario:
     """Draw a scenario from ``src``: ``ops`` operations per thread.
 
     Every draw goes through ``src``, so a Hypothesis or Atheris source explores
     (and a shrinker reduces) scenarios with the same code.
     """
-    vops = [o for o in _GEN_VCPU_OPS if nested or o not in ("vmrun", "sti_vmrun", "vmexit")]
+    vops = [o for o in _GEN_VCPU_OPS if (nested or o not in NESTED_OPS)]
+    if not resets:
+        vops = [o for o in vops if o not in RESET_OPS]
+    iops = [o for o in _GEN_IOCTL_OPS if resets or o not in RESET_OPS]
     vspecs = []
     for _ in range(vcpus):
         prog = tuple(vops[src.draw(len(vops))] for _ in range(ops))
@@ -212,17 +258,22 @@ def generate(
     for _ in range(ioctls):
         prog = []
         for _ in range(ops):
-            op = _GEN_IOCTL_OPS[src.draw(len(_GEN_IOCTL_OPS))]
-            if op == "extint":
-                op = f"extint {src.draw(vcpus)}"
+            op = iops[src.draw(len(iops))]
+            if op in VCPU_IOCTLS:
+                op = f"{op} {src.draw(vcpus)}"
             prog.append(op)
         iprogs.append(tuple(prog))
     initial = ("PIT_REINJ",) if src.draw(2) else ()
     extint = tuple(i for i in range(vcpus) if src.draw(3) == 0)
+    # Module parameters: enable_apicv=0 in one run of 16, vGIF off in one of 4.
+    enable_apicv = src.draw(16) != 0
+    vgif = src.draw(4) != 0
     return Scenario(
         vcpus=tuple(vspecs),
         ioctls=tuple(iprogs),
         initial=initial,
         vendor=vendor,
         extint=extint,
+        enable_apicv=enable_apicv,
+        vgif=vgif,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from difftest.engine.sync import RwSem
+from difftest.engine.sync import Mutex, RwSem
 
 
 class Reason(IntEnum):
@@ -28,6 +28,7 @@ class Reason(IntEnum):
     PIT_REINJ = 9
     SEV = 10
     LOGICAL_ID_ALIASED = 11
+    PHYSICAL_ID_TOO_BIG = 12
 
 
 def bit(reason: Reason) -> int:
@@ -58,6 +59,7 @@ SVM_REQUIRED = VMX_REQUIRED | sum(
         Reason.PIT_REINJ,
         Reason.SEV,
         Reason.LOGICAL_ID_ALIASED,
+        Reason.PHYSICAL_ID_TOO_BIG,
     )
 )
 REQUIRED = {"svm": SVM_REQUIRED, "vmx": VMX_REQUIRED}
@@ -84,6 +86,13 @@ KVM_REQ_APICV_UPDATE = 2
 REQ_NAMES = {KVM_REQ_EVENT: "EVENT", KVM_REQ_APICV_UPDATE: "APICV_UPDATE"}
 
 
+class MpState(IntEnum):
+    """``vcpu->arch.mp_state`` (include/uapi/linux/kvm.h), the two states the model reaches."""
+
+    RUNNABLE = 0
+    INIT_RECEIVED = 2  # wait-for-SIPI
+
+
 class VCpu:
     """One vCPU: the kernel's fields, the guest's, and the oracle's ghosts."""
 
@@ -105,6 +114,10 @@ class VCpu:
         "ghost_window",
         "ghost_blind_since",
         "delivered",
+        "gif",
+        "mp_state",
+        "init_pending",
+        "sipi_pending",
     )
 
     def __init__(self, vid: int, apic_enabled: bool, guest_if: bool) -> None:
@@ -129,6 +142,12 @@ class VCpu:
         self.ghost_window = False
         self.ghost_blind_since: int | None = None
         self.delivered = 0
+        # GIF: svm->guest_gif, or V_GIF in int_ctl with vGIF (gif_set()).
+        self.gif = True
+        self.mp_state = MpState.RUNNABLE
+        # apic->pending_events: KVM_APIC_INIT / KVM_APIC_SIPI latched for the vCPU.
+        self.init_pending = False
+        self.sipi_pending = False
 
 
 class VM:
@@ -149,9 +168,14 @@ class VM:
         "ghost_committed",
         "write_locks",
         "irqwin_write_locks_inhibited",
+        "vgif",
+        "pit_reinject",
+        "pit_lock",
     )
 
-    def __init__(self, vendor: str, enable_apicv: bool, vcpus: list[VCpu]) -> None:
+    def __init__(
+        self, vendor: str, enable_apicv: bool, vcpus: list[VCpu], vgif: bool = True
+    ) -> None:
         self.vendor = vendor
         self.required = REQUIRED[vendor]
         self.enable_apicv = enable_apicv
@@ -169,6 +193,10 @@ class VM:
         self.write_locks: dict[str, int] = {}
         # Of those for IRQWIN: taken although another reason already inhibited.
         self.irqwin_write_locks_inhibited = 0
+        self.vgif = vgif  # kvm_amd.vgif: CLGI/STGI run in hardware, V_GIF holds GIF
+        # kvm->arch.vpit->pit_state.reinject and pit_state.lock (i8254.c).
+        self.pit_reinject = False
+        self.pit_lock = Mutex("pit_state.lock")
 
 
 def snapshot(vm: VM) -> dict[str, object]:
@@ -193,6 +221,8 @@ def snapshot(vm: VM) -> dict[str, object]:
         s[f"{p}.IF"] = int(v.guest_if)
         s[f"{p}.ExtINT"] = int(v.extint_pending)
         s[f"{p}.injected"] = int(v.injected)
+        s[f"{p}.GIF"] = int(v.gif)
+        s[f"{p}.mp"] = "RUN" if v.mp_state == MpState.RUNNABLE else "WFS"
     return s
 
 

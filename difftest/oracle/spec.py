@@ -8,7 +8,7 @@ L2) and its local APIC is enabled.
 
 from __future__ import annotations
 
-from difftest.model.state import IRQWIN_BIT, VM, Reason, VCpu, bit, reasons_str
+from difftest.model.state import IRQWIN_BIT, VM, MpState, Reason, VCpu, bit, reasons_str
 
 
 def vcpu_inhibit_reasons(vm: VM, v: VCpu) -> int:
@@ -29,9 +29,28 @@ def irqwin_applies(vm: VM) -> bool:
     return vm.enable_apicv and bool(vm.required & IRQWIN_BIT)
 
 
+def _owed(v: VCpu) -> bool:
+    """KVM asked for an L1 IRQ window for ``v`` and still owes it the interrupt:
+    it is still pending and the vCPU is runnable (an INIT or a reset into
+    wait-for-SIPI withdraws the request along with the interrupt)."""
+    return v.ghost_window and v.extint_pending and v.mp_state == MpState.RUNNABLE
+
+
+def window_outstanding(vm: VM, v: VCpu) -> bool:
+    """An owed window that only V_IRQ can report, in L1: IRQWIN must be set."""
+    return _owed(v) and not window_parked(vm, v)
+
+
+def window_parked(vm: VM, v: VCpu) -> bool:
+    """An owed window that needs no IRQWIN now: the vCPU runs L2 (AVIC is off on it
+    and V_IRQ was dropped at VMRUN) or waits on L1's STGI (GIF=0, no vGIF: the
+    STGI intercept is the window). A version may keep counting it or drop it."""
+    return _owed(v) and (v.guest_mode or not (v.gif or vm.vgif))
+
+
 def expected_bitmap(vm: VM, others: int) -> int:
     """The bitmap a VM with non-IRQWIN reasons ``others`` should have."""
-    windows = irqwin_applies(vm) and any(v.ghost_window for v in vm.vcpus)
+    windows = irqwin_applies(vm) and any(window_outstanding(vm, v) for v in vm.vcpus)
     return others | (IRQWIN_BIT if windows else 0)
 
 

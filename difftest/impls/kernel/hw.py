@@ -38,11 +38,19 @@ class Hardware:
         if vcpu.guest_mode:
             # L2's own actions do not concern L1's APIC (L2's MMU never maps the
             # APIC page); only its exit back to L1 does.
-            return ("vmexit" if op == "vmexit" else "hlt"), True
+            # ``vmexit`` goes on in L1 with the STGI that ends L1's world switch.
+            return ("vmexit", False) if op == "vmexit" else ("hlt", True)
+        if op == "vmexit" and not vcpu.gif:
+            op = "stgi"  # L1's STGI after the #VMEXIT (GIF=0 since)
         if op == "cli":
             vcpu.guest_if = False
         elif op == "sti":
             vcpu.guest_if = True
+            return self._window(vcpu) or "hlt", True
+        elif op in ("clgi", "stgi") and self.vm.vendor == "svm":
+            if not self.vm.vgif:
+                return op, True  # intercepted: stgi_interception / clgi_interception
+            vcpu.gif = op == "stgi"  # vGIF: V_GIF changes in hardware, no exit
             return self._window(vcpu) or "hlt", True
         elif op in ("vmrun", "sti_vmrun") and self.vm.vendor == "svm":
             if op == "sti_vmrun":
@@ -55,9 +63,11 @@ class Hardware:
         return "hlt", True
 
     def _window(self, vcpu: VCpu) -> str | None:
-        """An armed V_IRQ with RFLAGS.IF=1 exits with VINTR, unless AVIC is active
+        """An armed V_IRQ with GIF=1 and RFLAGS.IF=1 exits with VINTR, unless AVIC is active
         on the vCPU: AVIC ignores V_IRQ, the window goes unnoticed."""
-        if vcpu.guest_mode or not (vcpu.v_irq and vcpu.vintr_intercept and vcpu.guest_if):
+        if vcpu.guest_mode or not (
+            vcpu.v_irq and vcpu.vintr_intercept and vcpu.guest_if and vcpu.gif
+        ):
             return None
         if self.vm.vendor == "svm" and vcpu.apicv_active:
             if vcpu.ghost_blind_since is None:
@@ -68,6 +78,14 @@ class Hardware:
     def _deliver(self, vcpu: VCpu) -> None:
         vcpu.injected = False
         vcpu.delivered += 1
+        if not vcpu.guest_mode and not (vcpu.gif and vcpu.guest_if):
+            self.finding(
+                Kind.BLOCKED_INJECTION,
+                f"{vcpu.name} took an injected interrupt in L1 with GIF={int(vcpu.gif)} "
+                f"IF={int(vcpu.guest_if)}",
+                where="svm_vcpu_run",
+                expected="KVM injects only when svm_interrupt_allowed()",
+            )
         if vcpu.ghost_blind_since is not None:
             self.finding(
                 Kind.DELAYED_WINDOW,

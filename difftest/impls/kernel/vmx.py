@@ -15,6 +15,18 @@ class Vmx:
     def vmx_interrupt_allowed(self, vcpu: VCpu) -> bool:
         return vcpu.guest_if
 
+    def vmx_apic_init_signal_blocked(self, vcpu: VCpu) -> bool:
+        """INIT is blocked in VMX root mode only, which the model never enters."""
+        return False
+
+    def vmx_vcpu_reset(self, vcpu: VCpu, init_event: bool) -> Kfunc:
+        """The interrupt-window control is left as it is (no inhibit depends on it)."""
+        yield wr("vmcs_write32(VM_ENTRY_INTR_INFO_FIELD, 0)", f"{vcpu.name}.vmcb")
+
+    def vmx_leave_nested(self, vcpu: VCpu) -> Kfunc:
+        """Nested VMX is not modelled: a vCPU is never in L2 on VMX."""
+        yield from ()
+
     def vmx_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
         yield wr("exec_controls_setbit(INTR_WINDOW_EXITING)", f"{vcpu.name}.vmcb")
         vcpu.v_irq = vcpu.vintr_intercept = True

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from difftest.engine.points import Kfunc, Point
 from difftest.model.scenario import Scenario, parse_ioctl
-from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, VM, Mode, Reason, VCpu, bit, snapshot
+from difftest.model.state import (
+    IRQWIN_BIT,
+    KVM_REQ_EVENT,
+    VM,
+    Mode,
+    MpState,
+    Reason,
+    VCpu,
+    bit,
+    snapshot,
+)
 from difftest.oracle import spec
 from difftest.oracle.findings import SEVERITY, Finding, Kind
 
@@ -28,8 +38,9 @@ class World:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         vcpus = [VCpu(i, v.apic_enabled, v.guest_if) for i, v in enumerate(scenario.vcpus)]
-        self.vm = VM(scenario.vendor, scenario.enable_apicv, vcpus)
+        self.vm = VM(scenario.vendor, scenario.enable_apicv, vcpus, scenario.vgif)
         vm = self.vm
+        vm.pit_reinject = "PIT_REINJ" in scenario.initial
         if scenario.enable_apicv:
             for r in scenario.initial:
                 vm.apicv_inhibit_reasons |= bit(Reason[r]) & vm.required
@@ -151,6 +162,9 @@ class World:
             kind, arg, set = parse_ioctl(op, len(self.vm.vcpus))
             if kind == "extint":
                 yield from self.kvm_pic_set_irq(self.vm.vcpus[arg])
+            elif kind in ("init", "sipi"):
+                mode = "INIT" if kind == "init" else "STARTUP"
+                yield from self._apic_accept_irq(self.vm.vcpus[arg], mode)
             else:
                 reason = Reason(arg)
                 if self.vm.enable_apicv and self.vm.required & bit(reason):
@@ -169,9 +183,14 @@ class World:
         self.idle[tid] = True
         while True:
             yield Point("idle", f"{vcpu.name}.requests", False, lambda: self._wake(vcpu))
-            if vcpu.requests:
+            if vcpu.mp_state == MpState.RUNNABLE and vcpu.requests:
                 self.idle[tid] = False
                 yield from self.vcpu_enter_guest(vcpu, "run")
+                self.idle[tid] = True
+                continue
+            if self.kvm_apic_has_pending_init_or_sipi(vcpu):
+                self.idle[tid] = False
+                yield from self.kvm_apic_accept_events(vcpu)
                 self.idle[tid] = True
                 continue
             assert vcpu.mode == Mode.OUTSIDE_GUEST_MODE
@@ -179,8 +198,13 @@ class World:
             return
 
     def _wake(self, vcpu: VCpu) -> bool:
-        if vcpu.requests:
+        """Work for ``vcpu``, or nothing left for anyone. A vCPU in wait-for-SIPI
+        serves no request: only an INIT or SIPI wakes it."""
+        if vcpu.mp_state == MpState.RUNNABLE:
+            if vcpu.requests:
+                return True
+        elif self.kvm_apic_has_pending_init_or_sipi(vcpu):
             return True
         return all(self.idle[i] or self.finished[i] for i in range(len(self.idle))) and not any(
-            v.requests for v in self.vm.vcpus
+            v.requests for v in self.vm.vcpus if v.mp_state == MpState.RUNNABLE
         )

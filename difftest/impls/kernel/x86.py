@@ -7,12 +7,13 @@ Only what the IRQ-window patches leave alone is here; the functions they change
 
 from __future__ import annotations
 
-from difftest.engine.points import Kfunc, rd, wr
-from difftest.engine.sync import down_read, down_write, up_read, up_write
+from difftest.engine.points import Kfunc, Point, rd, wr
+from difftest.engine.sync import down_read, down_write, lock, unlock, up_read, up_write
 from difftest.model.state import (
     KVM_REQ_APICV_UPDATE,
     KVM_REQ_EVENT,
     Mode,
+    MpState,
     Reason,
     VCpu,
     bit,
@@ -89,12 +90,30 @@ class X86:
         yield from up_read(vm.apicv_update_lock)
 
     def kvm_arch_vcpu_ioctl_run(self, vcpu: VCpu, program: tuple[str, ...]) -> Kfunc:
-        """KVM_RUN (vcpu_run): one guest action per completed VM entry."""
+        """KVM_RUN (vcpu_run): one guest action per completed VM entry.
+
+        ``reset`` is not a guest action: the vCPU's userspace thread leaves KVM_RUN,
+        resets the vCPU through its ioctls and enters KVM_RUN again. A vCPU in
+        wait-for-SIPI blocks (vcpu_block); if no INIT or SIPI ever comes, the rest
+        of its program never runs.
+        """
         for op in program:
-            while not (yield from self.vcpu_enter_guest(vcpu, op)):
-                pass
+            if op == "reset":
+                yield from self.userspace_reset(vcpu)
+            else:
+                while True:
+                    if self.kvm_vcpu_running(vcpu):
+                        if (yield from self.vcpu_enter_guest(vcpu, op)):
+                            break
+                    elif not (yield from self.vcpu_block(vcpu)):
+                        self.finished[vcpu.id] = True
+                        return
             self.ops_done[vcpu.id] += 1  # bookkeeping, not kernel state
         yield from self.vcpu_idle(vcpu, vcpu.id)
+
+    @staticmethod
+    def kvm_vcpu_running(vcpu: VCpu) -> bool:
+        return vcpu.mp_state == MpState.RUNNABLE
 
     def vcpu_enter_guest(self, vcpu: VCpu, op: str) -> Kfunc:
         """Returns True once the guest action ``op`` has been carried out."""
@@ -103,6 +122,9 @@ class X86:
             yield from self.kvm_vcpu_update_apicv(vcpu)
         req_immediate_exit = False
         if (yield from self.kvm_check_request(KVM_REQ_EVENT, vcpu)):
+            yield from self.kvm_apic_accept_events(vcpu)
+            if vcpu.mp_state == MpState.INIT_RECEIVED:
+                return False  # r = 1; goto out: vcpu_run() blocks the vCPU
             req_immediate_exit = yield from self.kvm_check_and_inject_events(vcpu)
         yield wr("mode = IN_GUEST_MODE", f"{vcpu.name}.mode")
         vcpu.mode = Mode.IN_GUEST_MODE
@@ -162,17 +184,30 @@ class X86:
     def kvm_ioctl_set_or_clear(self, reason: Reason, set: bool) -> Kfunc:
         """Dispatch an inhibit change to the kernel function userspace reaches."""
         if reason == Reason.PIT_REINJ:
-            return self.kvm_pit_set_reinject(set)
+            return self.kvm_vm_ioctl_reinject(set)
         if reason == Reason.BLOCKIRQ:
             return self.kvm_arch_vcpu_guestdbg_update_apicv_inhibit(set)
         return self.kvm_set_or_clear_apicv_inhibit(reason, set)
 
+    def kvm_vm_ioctl_reinject(self, reinject: bool) -> Kfunc:
+        """x86.c, KVM_REINJECT_CONTROL: kvm_pit_set_reinject() under pit_state.lock."""
+        vm = self.vm
+        yield from lock(vm.pit_lock, self.current)
+        yield from self.kvm_pit_set_reinject(reinject)
+        yield from unlock(vm.pit_lock)
+
     def kvm_pit_set_reinject(self, reinject: bool) -> Kfunc:
-        """i8254.c, KVM_REINJECT_CONTROL."""
+        """i8254.c: nothing to do, and no inhibit update, if the mode is unchanged.
+        ps->reinject is only written under pit_state.lock, which the caller holds:
+        its accesses need no scheduling point of their own."""
+        vm = self.vm
+        if vm.pit_reinject == reinject:
+            return
         if reinject:
             yield from self.kvm_set_apicv_inhibit(Reason.PIT_REINJ)
         else:
             yield from self.kvm_clear_apicv_inhibit(Reason.PIT_REINJ)
+        vm.pit_reinject = reinject  # atomic_set(&ps->reinject, reinject)
 
     def kvm_arch_vcpu_guestdbg_update_apicv_inhibit(self, set: bool) -> Kfunc:
         """KVM_SET_GUEST_DEBUG with BLOCKIRQ on a vCPU outside the scenario (vCPU
@@ -193,6 +228,113 @@ class X86:
         vcpu.extint_pending = True
         yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
         yield from self.kvm_vcpu_kick(vcpu)
+
+
+class X86Reset:
+    """INIT, SIPI and userspace's reset of a vCPU (x86.c, lapic.c)."""
+
+    vm: object
+
+    def _apic_accept_irq(self, vcpu: VCpu, delivery_mode: str) -> Kfunc:
+        """lapic.c __apic_accept_irq(), the APIC_DM_INIT and APIC_DM_STARTUP cases."""
+        yield wr(f"pending_events |= {delivery_mode}", f"{vcpu.name}.apic")
+        if delivery_mode == "INIT":
+            vcpu.init_pending, vcpu.sipi_pending = True, False  # pending_events = INIT
+        else:
+            vcpu.sipi_pending = True
+        yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+        yield from self.kvm_vcpu_kick(vcpu)
+
+    def kvm_apic_has_pending_init_or_sipi(self, vcpu: VCpu) -> bool:
+        """As kvm_vcpu_has_events() sees it: pending and not latched (GIF=0)."""
+        return (vcpu.init_pending or vcpu.sipi_pending) and self.kvm_apic_init_sipi_allowed(vcpu)
+
+    def kvm_apic_init_sipi_allowed(self, vcpu: VCpu) -> bool:
+        """No SMM in the model; SVM blocks INIT while GIF=0."""
+        return not self.apic_init_signal_blocked(vcpu)
+
+    def kvm_apic_accept_events(self, vcpu: VCpu) -> Kfunc:
+        """lapic.c: an INIT resets the vCPU into wait-for-SIPI (the BSP, vCPU 0,
+        stays runnable); a SIPI in wait-for-SIPI makes it runnable. A latched INIT
+        waits for GIF=1; a SIPI that cannot be taken is dropped.
+
+        An INIT in L2 is taken as if L1 does not intercept it (no nested #VMEXIT):
+        kvm_vcpu_reset() forces the vCPU back to L1.
+        """
+        # Read together with the KVM_REQ_EVENT check before it: the sender sets
+        # pending_events before the request, so an event seen as a request is
+        # seen here too, and one that arrives later leaves KVM_REQ_EVENT set.
+        if not (vcpu.init_pending or vcpu.sipi_pending):
+            return
+        yield rd("apic->pending_events", f"{vcpu.name}.apic")
+        if not self.kvm_apic_init_sipi_allowed(vcpu):
+            vcpu.sipi_pending = False
+            return
+        if vcpu.init_pending:
+            vcpu.init_pending = False
+            yield from self.kvm_vcpu_reset(vcpu, True)
+            vcpu.mp_state = MpState.RUNNABLE if vcpu.id == 0 else MpState.INIT_RECEIVED
+        if vcpu.sipi_pending:
+            vcpu.sipi_pending = False
+            if vcpu.mp_state == MpState.INIT_RECEIVED:
+                vcpu.mp_state = MpState.RUNNABLE  # after vcpu_deliver_sipi_vector()
+
+    def vcpu_block(self, vcpu: VCpu) -> Kfunc:
+        """x86.c vcpu_block(): sleep until kvm_arch_vcpu_runnable(), which in
+        wait-for-SIPI means an INIT or SIPI is pending, then accept it. Returns
+        False if none ever comes: the run is over and the vCPU sleeps on."""
+        self.idle[vcpu.id] = True  # bookkeeping: quiescence detection
+        yield Point("kvm_vcpu_block", f"{vcpu.name}.apic", False, lambda: self._wake(vcpu))
+        self.idle[vcpu.id] = False
+        if not self.kvm_apic_has_pending_init_or_sipi(vcpu):
+            return False
+        yield from self.kvm_apic_accept_events(vcpu)
+        return True
+
+    def kvm_vcpu_reset(self, vcpu: VCpu, init_event: bool) -> Kfunc:
+        """x86.c: leave L2 (SVM does not always exit on INIT), reset the local APIC,
+        drop the queued interrupt, then the vendor's vcpu_reset."""
+        if vcpu.guest_mode:
+            yield from self.leave_nested(vcpu)
+        yield from self.kvm_lapic_reset(vcpu, init_event)
+        yield wr("kvm_clear_interrupt_queue; RFLAGS = 2", f"{vcpu.name}.vmcb")
+        vcpu.injected = False
+        vcpu.guest_if = False
+        yield from self.vcpu_reset(vcpu, init_event)
+
+    def kvm_lapic_reset(self, vcpu: VCpu, init_event: bool) -> Kfunc:
+        """lapic.c: every LVT entry masked; with KVM_X86_QUIRK_LINT0_REENABLED the
+        BSP's LINT0 is ExtINT again. The model's per-vCPU ExtINT line stands for
+        "PIC output high and LVT0 accepts it", so an AP stops seeing the ExtINT."""
+        yield wr("kvm_lapic_reset: LVT0 masked", f"{vcpu.name}.ExtINT")
+        if vcpu.id != 0:
+            vcpu.extint_pending = False
+
+    def kvm_arch_vcpu_ioctl_set_mpstate(self, vcpu: VCpu, mp_state: MpState) -> Kfunc:
+        """x86.c KVM_SET_MP_STATE: -EINVAL for INIT_RECEIVED while INIT is latched
+        (GIF=0); otherwise store it and raise KVM_REQ_EVENT. Nothing is reset."""
+        if mp_state == MpState.INIT_RECEIVED and self.apic_init_signal_blocked(vcpu):
+            return
+        yield wr(f"kvm_set_mp_state({mp_state.name})", f"{vcpu.name}.mp_state")
+        vcpu.mp_state = mp_state
+        yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+
+    def userspace_reset(self, vcpu: VCpu) -> Kfunc:
+        """What a VMM's system reset does to a vCPU (QEMU's kvm_arch_put_registers with
+        KVM_PUT_RESET_STATE), in its order: KVM_SET_REGS (RFLAGS.IF=0), KVM_SET_LAPIC
+        (LVT0 masked on an AP), KVM_SET_VCPU_EVENTS (no queued interrupt),
+        KVM_SET_NESTED_STATE (L1, GIF=1), KVM_SET_MP_STATE (INIT_RECEIVED for an AP).
+        No vendor reset runs: the VMCB keeps V_IRQ and the window flag."""
+        yield wr("KVM_SET_REGS/LAPIC/VCPU_EVENTS", f"{vcpu.name}.vmcb")
+        vcpu.guest_if = False
+        if vcpu.id != 0:
+            vcpu.extint_pending = False
+        vcpu.injected = False
+        if self.vm.vendor == "svm":
+            yield from self.svm_set_nested_state(vcpu)
+        yield from self.kvm_arch_vcpu_ioctl_set_mpstate(
+            vcpu, MpState.RUNNABLE if vcpu.id == 0 else MpState.INIT_RECEIVED
+        )
 
 
 def set_or_clear_apicv_inhibit(reasons: int, reason: Reason, set: bool) -> int:
