@@ -23,6 +23,9 @@ class GenParams:
     ops: int = 4
     nested: bool = True
     vendor: str = "svm"
+    # INIT, SIPI and userspace resets in the alphabets: off by default, as final's one
+    # known finding (README) needs them; --resets turns them on.
+    resets: bool = False
 
     def scenario(self, src: ChoiceSource) -> Scenario:
         """A scenario of this shape, every decision drawn from ``src``."""
@@ -33,6 +36,7 @@ class GenParams:
             ops=self.ops,
             nested=self.nested,
             vendor=self.vendor,
+            resets=self.resets,
         )
 
 
@@ -44,6 +48,10 @@ class Summary:
     runs_with: Counter[str] = field(default_factory=Counter)  # finding kind -> runs
     first_bug: Result | None = None
     first_soft: Result | None = None
+
+    @property
+    def perf_runs(self) -> int:
+        return sum(n for k, n in self.runs_with.items() if SEVERITY[Kind(k)] == "perf")
 
     @property
     def bug_runs(self) -> int:

@@ -22,7 +22,7 @@ from dataclasses import replace
 from hypothesis import settings
 
 from difftest.impls.kernel.world import World
-from difftest.model.scenario import Scenario, ScenarioError, VcpuSpec
+from difftest.model.scenario import VCPU_IOCTLS, Scenario, ScenarioError, VcpuSpec
 from difftest.oracle.findings import Kind
 from difftest.property import SEARCH_SETTINGS, minimal_failure
 from difftest.report.explain import preemptions
@@ -61,9 +61,11 @@ def _candidates(s: Scenario) -> Iterator[dict[str, object]]:
 
             ioctls = tuple(
                 tuple(
-                    f"extint {renum(int(op.split()[1]))}" if op.startswith("extint") else op
+                    f"{op.split()[0]} {renum(int(op.split()[1]))}"
+                    if op.split()[0] in VCPU_IOCTLS
+                    else op
                     for op in p
-                    if op != f"extint {i}"
+                    if not (op.split()[0] in VCPU_IOCTLS and op.split()[1] == str(i))
                 )
                 for p in s.ioctls
             )

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from difftest.impls.kernel.world import World
-from difftest.model.scenario import SETTABLE, Scenario, VcpuSpec
+from difftest.model.scenario import (
+    NESTED_OPS,
+    RESET_OPS,
+    SETTABLE,
+    VCPU_IOCTLS,
+    Scenario,
+    VcpuSpec,
+)
 from difftest.runner import Result, run
 from difftest.schedulers.base import ChoiceSource
 
@@ -32,8 +39,11 @@ VCPU_OPS_SIMPLEST_FIRST = (
     "vmrun",
     "sti_vmrun",
     "vmexit",
+    "stgi",
+    "clgi",
+    "reset",
 )
-_NESTED_OPS = ("vmrun", "sti_vmrun", "vmexit")
+_NESTED_OPS = NESTED_OPS
 INHIBIT_IOCTLS = tuple(f"{how} {r.name}" for r, hows in SETTABLE.items() for how in hows)
 # What generation draws from: the reasons a running VM flips at will.
 _GEN_INHIBIT_IOCTLS = tuple(
@@ -54,16 +64,22 @@ class Bounds:
     vcpu_ops: tuple[str, ...] | None = None  # None: every vCPU operation
     ioctl_ops: tuple[str, ...] | None = None  # None: every inhibit ioctl, "extint N"
     initial: tuple[str, ...] | None = None  # reasons that may be set at start; None: all
+    resets: bool = False  # INIT, SIPI and userspace resets (final's known finding)
 
     def vcpu_alphabet(self) -> tuple[str, ...]:
         ops = self.vcpu_ops or VCPU_OPS_SIMPLEST_FIRST
-        return tuple(o for o in ops if self.nested or o not in _NESTED_OPS)
+        return tuple(
+            o
+            for o in ops
+            if (self.nested or o not in _NESTED_OPS) and (self.resets or o not in RESET_OPS)
+        )
 
     def ioctl_alphabet(self, n_vcpus: int) -> tuple[str, ...]:
-        extints = tuple(f"extint {i}" for i in range(n_vcpus))
+        targeted = ("extint", "init", "sipi") if self.resets else ("extint",)
+        per_vcpu = tuple(f"{k} {i}" for k in targeted for i in range(n_vcpus))
         if self.ioctl_ops is None:
-            return extints + _GEN_INHIBIT_IOCTLS
-        return tuple(o for o in self.ioctl_ops if not o.startswith("extint") or o in extints)
+            return per_vcpu[:n_vcpus] + _GEN_INHIBIT_IOCTLS + per_vcpu[n_vcpus:]
+        return tuple(o for o in self.ioctl_ops if o.split()[0] not in VCPU_IOCTLS or o in per_vcpu)
 
 
 DEFAULT_BOUNDS = Bounds()
@@ -139,21 +155,28 @@ def slotted_scenarios(
     slots = list(position)
     ioctls = []
     for k, prog in enumerate(iprogs):
-        # "extint N" names vCPU slot N; an interrupt for a deleted vCPU goes too.
+        # "extint N" (and init/sipi) name vCPU slot N; one for a deleted vCPU goes too.
         ops = tuple(
-            op if not op.startswith("extint") else f"extint {position[int(op.split()[1])]}"
+            op
+            if op.split()[0] not in VCPU_IOCTLS
+            else f"{op.split()[0]} {position[int(op.split()[1])]}"
             for op in prog
-            if not op.startswith("extint") or int(op.split()[1]) in position
+            if op.split()[0] not in VCPU_IOCTLS or int(op.split()[1]) in position
         )
         if ops:
             ioctls.append(ops)
             slots.append(bounds.max_vcpus + k)
+    # Module parameters, simplest (the defaults) first: vGIF off, enable_apicv=0.
+    vgif = not _one_in(draw, 4)
+    enable_apicv = not _one_in(draw, 16)
     scenario = Scenario(
         vcpus=tuple(v for v, _ in vcpus),
         ioctls=tuple(ioctls),
         initial=initial,
         vendor=bounds.vendor,
         extint=tuple(i for i, (_, e) in enumerate(vcpus) if e),
+        vgif=vgif,
+        enable_apicv=enable_apicv,
     )
     return scenario, slots
 

@@ -92,6 +92,9 @@ class Outcome:
     counterexample: Result | None  # replayed without instrumentation
     preemptions: int | None = None  # of the counterexample
     outcomes: set[tuple[object, ...]] = field(default_factory=set)  # when collected
+    # Executions with a non-bug finding (perf, latency), by kind, and the first one.
+    soft_kinds: dict[str, int] = field(default_factory=dict)
+    soft: Result | None = None
 
 
 class _Factory:
@@ -332,6 +335,11 @@ class Explorer:
                 for q, p in enumerate(self.pending):
                     if p is not None:
                         self._race_with(q, None)
+            soft = {f.kind.value for f in r.findings if f.severity != "bug"}
+            for k in soft:
+                out.soft_kinds[k] = out.soft_kinds.get(k, 0) + 1
+            if soft and out.soft is None:
+                out.soft = run(self.impl, self.scenario, ReplayScheduler(r.execution.schedule))
             if r.bugs and out.counterexample is None:
                 schedule = r.execution.schedule
                 out.counterexample = run(self.impl, self.scenario, ReplayScheduler(schedule))

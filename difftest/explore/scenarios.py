@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from difftest.model.scenario import Scenario, ScenarioError, VcpuSpec, parse_ioctl
+from difftest.model.scenario import VCPU_IOCTLS, Scenario, ScenarioError, VcpuSpec, parse_ioctl
 
 
 @dataclass(frozen=True)
@@ -15,11 +15,15 @@ class Bound:
     ops: int = 1  # operations per vCPU
     ioctls: int = 0  # ioctl threads
     ioctl_len: int = 1  # operations per ioctl thread
-    vcpu_ops: tuple[str, ...] = ("sti", "apic", "run")
-    ioctl_ops: tuple[str, ...] = ("set PIT_REINJ",)
+    vcpu_ops: tuple[str, ...] = ("sti", "apic", "run", "vmrun", "vmexit")
+    # A clear is what exposes a stale or missing IRQWIN; PIT_REINJ set alone
+    # would make a stale IRQWIN legal for the rest of the run.
+    ioctl_ops: tuple[str, ...] = ("extint", "set HYPERV", "clear HYPERV")
     extint: str = "all"  # all | none | any: which vCPUs start with an ExtINT
     initial: tuple[str, ...] = ()
     vendor: str = "svm"
+    vgif: bool = True
+    enable_apicv: bool = True
 
 
 def _rename(s: Scenario, perm: tuple[int, ...]) -> Scenario:
@@ -30,7 +34,7 @@ def _rename(s: Scenario, perm: tuple[int, ...]) -> Scenario:
 
     def op(o: str) -> str:
         parts = o.split()
-        return f"extint {perm[int(parts[1])]}" if parts[0] == "extint" else o
+        return f"{parts[0]} {perm[int(parts[1])]}" if parts[0] in VCPU_IOCTLS else o
 
     return Scenario(
         vcpus=tuple(vcpus),
@@ -38,6 +42,8 @@ def _rename(s: Scenario, perm: tuple[int, ...]) -> Scenario:
         initial=s.initial,
         vendor=s.vendor,
         extint=tuple(sorted(perm[x] for x in s.extint)),
+        vgif=s.vgif,
+        enable_apicv=s.enable_apicv,
     )
 
 
@@ -54,8 +60,8 @@ def scenarios(b: Bound) -> Iterator[Scenario]:
         raise ScenarioError(f"--extint {b.extint!r}: all, none or any")
     ioctl_alphabet: list[str] = []
     for o in b.ioctl_ops:
-        if o == "extint":
-            ioctl_alphabet += [f"extint {i}" for i in range(b.vcpus)]
+        if o in VCPU_IOCTLS:
+            ioctl_alphabet += [f"{o} {i}" for i in range(b.vcpus)]
         else:
             parse_ioctl(o, b.vcpus)
             ioctl_alphabet.append(o)
@@ -77,6 +83,8 @@ def scenarios(b: Bound) -> Iterator[Scenario]:
                     initial=b.initial,
                     vendor=b.vendor,
                     extint=ext,
+                    vgif=b.vgif,
+                    enable_apicv=b.enable_apicv,
                 )
                 key = canonical(s)
                 if key in seen:

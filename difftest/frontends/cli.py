@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--ops", type=int, default=4, help="operations per thread")
     c.add_argument("--no-nested", action="store_true", help="no VMRUN/#VMEXIT operations")
     c.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
+    c.add_argument(
+        "--resets", action="store_true", help="also INIT/SIPI/reset operations (final's finding)"
+    )
+    c.add_argument(
+        "--fail-on-perf", action="store_true", help="exit 1 on a perf finding (extra write lock)"
+    )
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
     c.add_argument("--width", type=int, default=96, help="table width in columns")
@@ -115,7 +121,9 @@ def _check(args: argparse.Namespace) -> int:
     if args.ioctls < 0:
         raise ScenarioError("--ioctls must not be negative")
     impl = load(args.impl)
-    params = GenParams(args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor)
+    params = GenParams(
+        args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor, args.resets
+    )
     runs = args.runs if args.runs is not None or args.time is not None else 2000
     s = random_check(
         impl, seed=args.seed, runs=runs, seconds=args.time, params=params, progress=_progress
@@ -139,7 +147,8 @@ def _check(args: argparse.Namespace) -> int:
     print()
     print(_report(impl, first, args.width))
     print(f"\nreproducer: {path}  (difftest replay {path})")
-    return EXIT_FINDING if s.first_bug is not None else EXIT_CLEAN
+    perf = args.fail_on_perf and s.perf_runs > 0
+    return EXIT_FINDING if s.first_bug is not None or perf else EXIT_CLEAN
 
 
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:

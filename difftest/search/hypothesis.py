@@ -19,6 +19,7 @@ def bounds_for(params: GenParams) -> Bounds:
         max_ops=params.ops,
         nested=params.nested,
         vendor=params.vendor,
+        resets=params.resets,
     )
 
 
