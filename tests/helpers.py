@@ -66,7 +66,10 @@ def V(*program: str, guest_if: bool = False, apic_enabled: bool = True) -> VcpuS
 # Hand-written scenarios, named after what they show.
 SEAN = Scenario(vcpus=(V("sti"), V("run", "sti")), extint=(0, 1))
 SEAN_BOTH_RUN = Scenario(vcpus=(V("run", "sti"), V("run", "sti")), extint=(0, 1))
-NESTED_LEAK = Scenario(vcpus=(V("sti_vmrun", "vmexit", "run"),), extint=(0,))
+# #VMEXIT leaves GIF=0; without vGIF, L1's STGI exits and svm_set_gif(true) makes
+# KVM inject the ExtINT directly, with IRQWIN still set (prepatch).
+NESTED_LEAK = Scenario(vcpus=(V("sti_vmrun", "vmexit", "stgi", "run"),), extint=(0,), vgif=False)
+NESTED_LEAK_VGIF = Scenario(vcpus=(V("sti_vmrun", "vmexit", "stgi", "run"),), extint=(0,))
 SEED_REREQUEST = Scenario(vcpus=(V("sti", "run"),), extint=(0,))
 SEED_IDLE_WAIT = Scenario(vcpus=(V(),), extint=(0,))
 PER_VCPU_APIC = Scenario(vcpus=(V("run", "apic"), V("apic", guest_if=True)), extint=(0,))

@@ -14,10 +14,24 @@ KNOWN = sorted((ROOT / "corpus" / "known").glob("*.json"))
 
 
 def test_check_clean_version_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "--impl", "final", "--runs", "200", "--out", str(tmp_path)]) == 0
+    # final's one finding needs a vCPU reset (README, "Findings on the real versions").
+    argv = ["check", "--impl", "final", "--runs", "200", "--out", str(tmp_path)]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "findings: none" in out
     assert not list(tmp_path.iterdir())
+
+
+def test_check_final_with_resets_shows_the_stale_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["check", "--impl", "final", "--runs", "200", "--resets", "--no-shrink"]
+    argv += ["--out", str(tmp_path)]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    kinds = out.split("findings (runs showing each kind):")[1].split("\n\n")[0]
+    assert "counter" in kinds
+    assert "lost-window" not in kinds and "missed-intercept" not in kinds
 
 
 def test_check_broken_version_exits_1_and_writes_replayable_repro(
@@ -29,8 +43,9 @@ def test_check_broken_version_exits_1_and_writes_replayable_repro(
     assert rc == 1
     files = list(tmp_path.glob("*.json"))
     assert len(files) == 1
-    assert "missed-intercept" in files[0].name
-    capsys.readouterr()
+    summary = capsys.readouterr().out.split("\n\n")[0]
+    kind = files[0].stem.removeprefix("broken-per-vcpu-irqwin-")
+    assert f"  {kind} " in summary and "bug" in summary
     assert main(["replay", str(files[0])]) == 1
     out = capsys.readouterr().out
     assert "verdict: reproduced" in out

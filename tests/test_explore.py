@@ -88,6 +88,8 @@ def test_cli_explore_counterexample_and_proof(tmp_path, capsys) -> None:
         "apic",
         "--ioctls",
         "1",
+        "--ioctl-ops",
+        "set PIT_REINJ",
         "--extint",
         "none",
         "--preemptions",

@@ -28,6 +28,8 @@ CI = settings.get_profile("difftest-ci")
 # The smallest scenario showing each variant's bug that we could write by hand.
 SMALLEST = {
     "broken-per-vcpu-irqwin": Scenario(vcpus=(V(),), extint=(0,)),
+    "broken-stgi-no-event": Scenario(vcpus=(V("stgi"),), ioctls=(("extint 0",),), vgif=False),
+    "broken-inject-gif0": Scenario(vcpus=(V("clgi", guest_if=True),), ioctls=(("extint 0",),)),
     "broken-irqwin-from-set": Scenario(
         vcpus=(V(),), ioctls=(("clear PIT_REINJ",),), initial=("PIT_REINJ",), extint=(0,)
     ),
@@ -41,11 +43,14 @@ MMU_RACE = Bounds(
     max_vcpus=1,
     max_ops=2,
     vcpu_ops=("run", "apic"),
-    ioctl_ops=("set PIT_REINJ", "clear PIT_REINJ"),
+    # HYPERV goes straight to kvm_set_or_clear_apicv_inhibit(); PIT_REINJ would add
+    # KVM_REINJECT_CONTROL's pit_state.lock steps around the same zap.
+    ioctl_ops=("set HYPERV", "clear HYPERV"),
     initial=(),
 )
 HOW = {
     "broken-fault-seq-late": {"bounds": MMU_RACE},
+    "broken-zap-no-seq": {"bounds": MMU_RACE},
     # Two preemptions at exact points: Hypothesis searches the schedule of the
     # scenario the race needs (the fixture's ``scenario=``).
     "broken-zap-before-store": {"scenario": APIC_THEN_INHIBIT},

@@ -32,6 +32,8 @@ BUILTIN = {
         "VintrBeforeInhibit",
     ),
     "broken-vm-wide-activation": ("difftest.impls.broken.vm_wide_activation", "VmWideActivation"),
+    "broken-stgi-no-event": ("difftest.impls.broken.stgi_no_event", "StgiNoEvent"),
+    "broken-inject-gif0": ("difftest.impls.broken.inject_gif0", "InjectGif0"),
 }
 CORRECT = ("reference", "final")
 BROKEN = tuple(n for n in BUILTIN if n.startswith("broken-"))
