@@ -48,6 +48,7 @@ class Summary:
     runs_with: Counter[str] = field(default_factory=Counter)  # finding kind -> runs
     first_bug: Result | None = None
     first_soft: Result | None = None
+    interrupted: bool = False  # set by a caller that stopped the runs (Ctrl-C, SIGTERM)
 
     @property
     def perf_runs(self) -> int:
@@ -74,10 +75,13 @@ def random_check(
     progress: Callable[[Summary], None] | None = None,
     progress_every: float = 2.0,
     stop_on_bug: bool = False,
+    summary: Summary | None = None,
 ) -> Summary:
-    """Wall-clock time only decides how many runs happen, never what a run does."""
+    """Wall-clock time only decides how many runs happen, never what a run does.
+    ``summary`` is filled in as runs finish, so a caller that catches an interrupt
+    still has every finding so far."""
     params = params or GenParams()
-    s = Summary()
+    s = summary if summary is not None else Summary()
     start = last = time.monotonic()
     i = 0
     while (runs is None or i < runs) and (seconds is None or time.monotonic() - start < seconds):

@@ -2,17 +2,26 @@
 
 ``{"format": "difftest-repro", "version": 1, "impl": ..., "scenario": {...},
 "schedule": [thread ids], "finding": {...} | null}``. Files are written
-atomically (temporary file + rename), so a killed run never leaves half a file.
+atomically and never over another reproducer (``difftest.files``), and read
+through a strict schema (``schemas/repro-v1.schema.json``, checked with the
+``jsonschema`` library) after caps on size, encoding, nesting and numbers.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import tempfile
+import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
+
+from difftest.errors import MAX_DEPTH, MAX_FILE_BYTES, UsageError
+from difftest.files import claim_new, write_atomic, write_new
 from difftest.model.scenario import Scenario, ScenarioError
 from difftest.oracle.findings import Finding
 
@@ -20,7 +29,7 @@ FORMAT = "difftest-repro"
 VERSION = 1
 
 
-class ReproError(ValueError):
+class ReproError(UsageError):
     """A reproducer file that cannot be used; the message is one line."""
 
 
@@ -50,46 +59,132 @@ def dumps(r: Repro) -> str:
     return text[:-2] + f',\n  "schedule": {json.dumps(sched)}\n}}\n'
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save(path: Path, r: Repro) -> None:
+    """Write (or replace) ``path`` atomically."""
     write_atomic(path, dumps(r))
 
 
-def save_new(directory: Path, r: Repro) -> Path:
-    """Save under ``<impl>-<kind>[-N].json``, a name not taken yet: nothing
-    written earlier is replaced."""
+def save_if_new(path: Path, r: Repro) -> bool:
+    """Write ``path`` only if no file has that name (atomic against other writers)."""
+    return write_new(path, dumps(r))
+
+
+def save_new(directory: Path, r: Repro, suffix: str = "") -> Path:
+    """Save under ``<impl>-<kind>[-suffix][-N].json``, a name not taken yet: nothing
+    written earlier, or by a concurrent writer, is replaced."""
     kind = r.finding.kind.value if r.finding else "none"
-    stem = f"{Path(r.impl).name.replace(':', '-')}-{kind}"
-    path = directory / f"{stem}.json"
-    n = 1
-    while path.exists():
-        n += 1
-        path = directory / f"{stem}-{n}.json"
-    save(path, r)
-    return path
+    stem = f"{Path(r.impl).name.replace(':', '-')}-{kind}" + (f"-{suffix}" if suffix else "")
+    names = lambda n: f"{stem}.json" if n == 1 else f"{stem}-{n}.json"  # noqa: E731
+    return claim_new(directory, names, dumps(r))
+
+
+SCHEMA_FILE = "repro-v1.schema.json"
+_GZIP_MAGIC = b"\x1f\x8b"
+_MAX_INT_DIGITS = 20  # every integer in the schema fits in 7 digits
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    """The reproducer schema (package data), with JSON's integer meaning: ``true``
+    and ``1.0`` are not integers (jsonschema's default accepts ``1.0``)."""
+    schema = json.loads(resources.files("difftest.schemas").joinpath(SCHEMA_FILE).read_text())
+    cls = jsonschema.Draft202012Validator
+    checker = cls.TYPE_CHECKER.redefine("integer", lambda _checker, x: type(x) is int)
+    return jsonschema.validators.extend(cls, type_checker=checker)(schema)
+
+
+def _depth(text: str) -> int:
+    """Greatest nesting of arrays and objects, strings skipped: checked before the
+    parser recurses (Python's parser dies near 1,000 levels)."""
+    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
+    depth = deepest = 0
+    for ch in re.sub(r"[^\[\]{}]", "", stripped):
+        depth += 1 if ch in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _parse_int(token: str) -> int:
+    if len(token.lstrip("-")) > _MAX_INT_DIGITS:
+        raise ReproError(f"integer of {len(token)} digits (at most {_MAX_INT_DIGITS})")
+    return int(token)
+
+
+def _parse_float(token: str) -> float:
+    x = float(token)
+    if not math.isfinite(x):
+        raise ReproError(f"number {token[:20]} is out of range")
+    return x
+
+
+def _parse_constant(token: str) -> float:
+    raise ReproError(f"{token} is not JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        dup = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise ReproError(f"key {dup[:40]!r} appears twice in one object")
+    return d
+
+
+def _where(path: Iterable[str | int]) -> str:
+    """``scenario.vcpus[0].program`` for the path of a schema error."""
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return f"{text[1:]}: " if text else ""
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """The schema's complaint, short: caps are stated, long values are not quoted."""
+    if error.validator == "maxItems":
+        return f"{len(error.instance)} items, at most {error.validator_value}"  # type: ignore[arg-type]
+    if error.validator == "maxLength":
+        return f"{len(error.instance)} characters, at most {error.validator_value}"  # type: ignore[arg-type]
+    return error.message if len(error.message) < 200 else error.message[:197] + "..."
+
+
+def loads_bytes(data: bytes, source: str = "<input>") -> Repro:
+    """Bytes as read from a file: size, encoding and nesting are checked before parsing."""
+    if len(data) > MAX_FILE_BYTES:
+        raise ReproError(f"{source}: {len(data):,} bytes, over the cap of {MAX_FILE_BYTES:,}")
+    if data.startswith(_GZIP_MAGIC):
+        raise ReproError(f"{source}: gzip-compressed; decompress it first (gunzip)")
+    if any(b < 0x09 or 0x0E <= b < 0x20 for b in data[:4096]):
+        raise ReproError(
+            f"{source}: binary data, not a reproducer; "
+            "a raw fuzzer input replays with replay --raw --impl NAME"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ReproError(
+            f"{source}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "a raw fuzzer input replays with replay --raw --impl NAME"
+        ) from None
+    return loads(text, source)
 
 
 def loads(text: str, source: str = "<input>") -> Repro:
+    if len(text) > MAX_FILE_BYTES:
+        raise ReproError(f"{source}: {len(text):,} characters, over the cap of {MAX_FILE_BYTES:,}")
+    depth = _depth(text)
+    if depth > MAX_DEPTH:
+        raise ReproError(f"{source}: nested {depth} deep (at most {MAX_DEPTH})")
     try:
-        d = json.loads(text)
+        d = json.loads(
+            text,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+            object_pairs_hook=_no_duplicates,
+        )
     except json.JSONDecodeError as e:
         at_end = e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string")
         what = "truncated" if at_end else "malformed"
         raise ReproError(f"{source}: {what} JSON ({e.msg} at line {e.lineno})") from None
+    except ReproError as e:
+        raise ReproError(f"{source}: {e}") from None
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise ReproError(f'{source}: not a difftest reproducer (no "format": "{FORMAT}")')
     version = d.get("version")
@@ -98,32 +193,25 @@ def loads(text: str, source: str = "<input>") -> Repro:
             f"{source}: reproducer format version {version!r} is not supported "
             f"(this difftest reads version {VERSION})"
         )
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(d))
+    if error is not None:
+        raise ReproError(f"{source}: {_where(error.absolute_path)}{_message(error)}")
     try:
-        impl = d["impl"]
-        schedule = d["schedule"]
-        if not isinstance(impl, str):
-            raise ReproError(f'{source}: "impl" must be a string')
-        if not isinstance(schedule, list) or not all(
-            isinstance(t, int) and not isinstance(t, bool) for t in schedule
-        ):
-            raise ReproError(f'{source}: "schedule" must be a list of thread numbers')
         scenario = Scenario.from_json(d["scenario"])
-        finding = Finding.from_json(d["finding"]) if d.get("finding") else None
-    except KeyError as e:
-        raise ReproError(f"{source}: missing field {e.args[0]!r}") from None
+        finding = Finding.from_json(d["finding"]) if d["finding"] is not None else None
     except ScenarioError as e:
         raise ReproError(f"{source}: {e}") from None
-    except (ValueError, TypeError) as e:
-        raise ReproError(f"{source}: bad finding record ({e})") from None
+    schedule = d["schedule"]
     n = len(scenario.thread_names)
     if any(not 0 <= t < n for t in schedule):
         raise ReproError(f"{source}: schedule names a thread outside 0..{n - 1}")
-    return Repro(impl, scenario, schedule, finding)
+    return Repro(d["impl"], scenario, schedule, finding)
 
 
 def load(path: Path) -> Repro:
     try:
-        text = path.read_text()
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # bounded memory, whatever the file's size
     except OSError as e:
         raise ReproError(f"{path}: cannot read ({e.strerror})") from None
-    return loads(text, str(path))
+    return loads_bytes(data, str(path))

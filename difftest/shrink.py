@@ -16,7 +16,7 @@ needs a differently placed preemption is two moves at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from hypothesis import settings
@@ -87,11 +87,20 @@ def _candidates(s: Scenario) -> Iterator[dict[str, object]]:
         yield {"extint": tuple(y for y in s.extint if y != x)}
 
 
-def shrink(impl: type[World], result: Result, *, tries: int = 300) -> Result:
+# Called with each smaller result found and the pass that found it, so that a
+# front-end can show progress, and keep the best so far if the user interrupts.
+Progress = Callable[[Result, str], None]
+
+
+def shrink(
+    impl: type[World], result: Result, *, tries: int = 300, progress: Progress | None = None
+) -> Result:
     """A smaller scenario with the same first-bug kind, and a schedule with the
     fewest preemptions that shows it."""
-    best = shrink_scenario(impl, result, tries=tries)
+    best = shrink_scenario(impl, result, tries=tries, progress=progress)
     assert best.first_bug is not None
+    if progress is not None:
+        progress(best, "schedule")
     found = minimal_failure(impl, scenario=best.scenario, kinds={best.first_bug.kind}).result
     if found is not None and (preemptions(impl, found), found.execution.steps) < (
         preemptions(impl, best),
@@ -101,7 +110,9 @@ def shrink(impl: type[World], result: Result, *, tries: int = 300) -> Result:
     return best
 
 
-def shrink_scenario(impl: type[World], result: Result, *, tries: int = 300) -> Result:
+def shrink_scenario(
+    impl: type[World], result: Result, *, tries: int = 300, progress: Progress | None = None
+) -> Result:
     """Pass 1: a smaller scenario with the same first-bug kind."""
     assert result.first_bug is not None
     kind = result.first_bug.kind
@@ -118,5 +129,7 @@ def shrink_scenario(impl: type[World], result: Result, *, tries: int = 300) -> R
             if r is not None:
                 best = r
                 improved = True
+                if progress is not None:
+                    progress(best, "scenario")
                 break
     return best

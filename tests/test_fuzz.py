@@ -200,8 +200,8 @@ def test_short_fuzz_run_finds_prepatch_two_vcpu_irqwin_bug(
     "argv, message",
     [
         (["fuzz", "--impl", "nope"], "unknown implementation 'nope'"),
-        (["fuzz", "--impl", "final", "--jobs", "0"], "--jobs must be at least 1"),
-        (["fuzz", "--impl", "final", "--vcpus", "0"], "--vcpus and --ops must be at least 1"),
+        (["fuzz", "--impl", "final", "--jobs", "0"], "--jobs 0: must be between 1 and 256"),
+        (["fuzz", "--impl", "final", "--vcpus", "0"], "--vcpus 0: must be between 1 and 64"),
         (["fuzz-merge", "--impl", "final", "--corpus", "/nonexistent/x"], "not found"),
     ],
 )

@@ -138,8 +138,8 @@ def test_mutants_command_fails_loudly_when_a_correct_version_shows_a_bug(monkeyp
     [
         (["--impls", "nosuch"], "unknown implementation 'nosuch'"),
         (["--searches", "nosuch"], "unknown search 'nosuch'"),
-        (["--seeds", "0"], "--seeds must be at least 1"),
-        (["--budget", "0"], "--budget must be positive"),
+        (["--seeds", "0"], "--seeds 0: must be between 1 and 100000"),
+        (["--budget", "0"], "--budget 0.0: seconds, positive"),
         (["--impls", "final,final"], "--impls repeats final"),
     ],
 )

@@ -94,25 +94,34 @@ BAD = {
     "version-99": (lambda: _edit(version=99), "version 99"),
     "version-missing": (lambda: _edit(version=KeyError), "version None"),
     "version-string": (lambda: _edit(version="1"), "version '1'"),
-    "no-impl": (lambda: _edit(impl=KeyError), "missing field 'impl'"),
-    "impl-int": (lambda: _edit(impl=3), '"impl" must be a string'),
-    "no-schedule": (lambda: _edit(schedule=KeyError), "missing field 'schedule'"),
-    "schedule-str": (lambda: _edit(schedule="0,0"), '"schedule" must be a list'),
-    "schedule-bool": (lambda: _edit(schedule=[True, False]), '"schedule" must be a list'),
-    "schedule-float": (lambda: _edit(schedule=[0.0]), '"schedule" must be a list'),
+    "no-impl": (lambda: _edit(impl=KeyError), "'impl' is a required property"),
+    "impl-int": (lambda: _edit(impl=3), "impl: 3 is not of type 'string'"),
+    "no-schedule": (lambda: _edit(schedule=KeyError), "'schedule' is a required property"),
+    "schedule-str": (lambda: _edit(schedule="0,0"), "schedule: '0,0' is not of type 'array'"),
+    "schedule-bool": (lambda: _edit(schedule=[True, False]), "is not of type 'integer'"),
+    "schedule-float": (lambda: _edit(schedule=[0.0]), "schedule[0]: 0.0 is not of type 'integer'"),
     "schedule-out-of-range": (lambda: _edit(schedule=[0, 0, 1]), "outside 0..0"),
-    "schedule-negative": (lambda: _edit(schedule=[-1]), "outside 0..0"),
-    "no-scenario": (lambda: _edit(scenario=KeyError), "missing field 'scenario'"),
-    "scenario-list": (lambda: _edit(scenario=[]), "scenario must be an object"),
-    "scenario-no-vcpus": (lambda: _edit(scenario={"ioctls": []}), "malformed scenario"),
-    "scenario-zero-vcpus": (lambda: _edit(scenario={"vcpus": []}), "at least one vCPU"),
+    "schedule-negative": (
+        lambda: _edit(schedule=[-1]),
+        "schedule[0]: -1 is less than the minimum of 0",
+    ),
+    "no-scenario": (lambda: _edit(scenario=KeyError), "'scenario' is a required property"),
+    "scenario-list": (lambda: _edit(scenario=[]), "scenario: [] is not of type 'object'"),
+    "scenario-no-vcpus": (
+        lambda: _edit(scenario={"ioctls": []}),
+        "scenario: 'vcpus' is a required property",
+    ),
+    "scenario-zero-vcpus": (
+        lambda: _edit(scenario={"vcpus": []}),
+        "scenario.vcpus: [] should be non-empty",
+    ),
     "scenario-bad-op": (
         lambda: _edit(scenario={"vcpus": [{"program": ["jump"]}]}),
-        "unknown vCPU operation 'jump'",
+        "scenario.vcpus[0].program[0]: 'jump' is not one of",
     ),
     "scenario-program-str": (
         lambda: _edit(scenario={"vcpus": [{"program": "run"}]}),
-        "must be a list of strings",
+        "scenario.vcpus[0].program: 'run' is not of type 'array'",
     ),
     "scenario-bad-ioctl": (
         lambda: _edit(scenario={"vcpus": [{"program": []}], "ioctls": [["set ABSENT"]]}),
@@ -120,15 +129,18 @@ BAD = {
     ),
     "scenario-bad-vendor": (
         lambda: _edit(scenario={"vcpus": [{"program": []}], "vendor": "arm"}),
-        "unknown vendor",
+        "scenario.vendor: 'arm' is not one of",
     ),
     "bad-finding-kind": (
         lambda: _edit(
             finding={"kind": "nope", "message": "", "step": 0, "thread": "-", "where": "x"}
         ),
-        "bad finding record",
+        "finding.kind: 'nope' is not one of",
     ),
-    "finding-missing-field": (lambda: _edit(finding={"kind": "warn"}), "missing field"),
+    "finding-missing-field": (
+        lambda: _edit(finding={"kind": "warn"}),
+        "finding: 'message' is a required property",
+    ),
 }
 
 

@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 import textwrap
+import time
+import traceback
 from pathlib import Path
 
 from difftest.check import GenParams, Summary, random_check
-from difftest.impls import BUILTIN, ImplError, load
-from difftest.model.scenario import ScenarioError
+from difftest.errors import (
+    EPILOG,
+    EXIT_CLEAN,
+    EXIT_FINDING,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    MAX_FILE_BYTES,
+    PluginError,
+    UsageError,
+    short_traceback,
+)
+from difftest.frontends import output
+from difftest.frontends.interrupts import save_finding, sigterm_as_interrupt, write_repro
+from difftest.frontends.validate import validate
+from difftest.fuzz.decode import decode
+from difftest.impls import BUILTIN, PLUGIN_FILES, load
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
-from difftest.report.explain import explain
+from difftest.report.explain import explain, preemptions
 from difftest.report.table import render_report
-from difftest.repro import Repro, ReproError, save_new
+from difftest.report.wrap import DEFAULT_WIDTH, wrap
+from difftest.repro import ReproError
 from difftest.repro import load as load_repro
 from difftest.runner import Result, run
-from difftest.schedulers.replay import ReplayScheduler
-from difftest.shrink import shrink
-
-EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
+from difftest.schedulers.replay import ReplayScheduler, ScheduleDiverged
 
 # Further subcommands, one module each: ``register(sub)`` adds a parser whose
 # defaults hold ``run=callable(args) -> exit status``.
@@ -32,13 +48,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
-        sys.stderr.write(f"difftest: {message}\n")
-        sys.exit(EXIT_USAGE)
+    def error(self, message: str) -> None:  # one line, exit 2 (caught in main)
+        raise UsageError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="difftest", description=__doc__)
+    p = _Parser(prog="difftest", description=__doc__, epilog=EPILOG)
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     c = sub.add_parser("check", help="random scenarios under random schedules")
@@ -60,41 +75,113 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
-    c.add_argument("--width", type=int, default=96, help="table width in columns")
+    c.add_argument("--width", type=int, default=80, help="table width in columns")
+    output.add_json_flag(c)
 
     r = sub.add_parser("replay", help="re-run a reproducer and print its interleaving")
     r.add_argument("file", type=Path)
     r.add_argument("--impl", help="replay on another implementation (lenient schedule)")
-    r.add_argument("--width", type=int, default=96)
+    r.add_argument("--width", type=int, default=80)
     r.add_argument("--full", action="store_true", help="also show steps that changed nothing")
+    r.add_argument(
+        "--raw",
+        action="store_true",
+        help="FILE is a raw fuzzer input (libFuzzer crash-*, ClusterFuzzLite test case); "
+        "needs --impl",
+    )
+    output.add_json_flag(r)
 
     sub.add_parser("list", help="list the built-in implementations")
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)
+    for sp in sub.choices.values():  # the exit-status contract under every --help
+        sp.epilog = f"{sp.epilog}\n\n{EPILOG}" if sp.epilog else EPILOG
     return p
 
 
+def one_line(message: object, limit: int = 300) -> str:
+    """An error message as one bounded line, whatever the input it quotes."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Every subcommand's exit status comes from here (difftest.errors)."""
     try:
+        args = _parser().parse_args(argv)
+    except UsageError as e:
+        print(f"difftest: {one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE
+    # Every command fills its machine-readable document as it goes (output.py).
+    args.doc = output.new_doc(args.cmd)
+    as_json = getattr(args, "json", False)
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        status, error = _dispatch(args)
+    if args.cmd != "list" and hasattr(args, "json"):
+        doc = output.finish(args.doc, status, error=error)
+        output.append_step_summary(doc)
+        if as_json:
+            print(output.dump(doc))
+    return status
+
+
+def _dispatch(args: argparse.Namespace) -> tuple[int, str | None]:
+    """The command's exit status, and the one-line error if it failed."""
+    try:
+        validate(args)
         if args.cmd == "check":
-            return _check(args)
+            return _check(args), None
         if args.cmd == "replay":
-            return _replay(args)
+            return _replay(args), None
         if hasattr(args, "run"):
-            return int(args.run(args))
+            return int(args.run(args)), None
         for name in BUILTIN:
             print(f"{name:28s} {_summary(load(name))}")
-        return EXIT_CLEAN
-    except (ImplError, ReproError, ScenarioError) as e:
-        print(f"difftest: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_CLEAN, None
+    except PluginError as e:  # before UsageError: a plugin that fails to import is one
+        print(e.plugin_traceback(), end="", file=sys.stderr)
+        print(f"difftest: {one_line(e)}", file=sys.stderr)
+        return EXIT_INTERNAL, one_line(e)
+    except UsageError as e:
+        print(f"difftest: {one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE, one_line(e)
     except KeyboardInterrupt:
         print("difftest: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED, "interrupted"
     except BrokenPipeError:  # output piped into head: not an error of the run
         sys.stderr.close()
-        return EXIT_CLEAN
+        return EXIT_CLEAN, None
+    except RecursionError as e:  # deep input that slipped past a cap: still input
+        print(f"difftest: input nested too deeply ({one_line(e)})", file=sys.stderr)
+        return EXIT_USAGE, "input nested too deeply"
+    except SystemExit as e:  # --help exits 0; a plugin calling sys.exit() is an error
+        if _plugin_frame(e) is None:
+            raise
+        return _internal(e), f"plugin called sys.exit({e.code!r})"
+    except Exception as e:
+        return _internal(e), one_line(f"{type(e).__name__}: {e}")
+
+
+def _plugin_frame(e: BaseException) -> str | None:
+    """The innermost plugin file in ``e``'s traceback, if any."""
+    frames = [f.filename for f in traceback.extract_tb(e.__traceback__)]
+    return next((f for f in reversed(frames) if f in PLUGIN_FILES), None)
+
+
+def _internal(e: BaseException) -> int:
+    """Exit 3. An exception raised in a plugin's code shows the plugin's frames only;
+    one of difftest itself shows the whole traceback, to be reported."""
+    plugin = _plugin_frame(e)
+    if plugin is not None:
+        print(short_traceback(e, plugin), end="", file=sys.stderr)
+        print(f"difftest: the plugin {plugin} raised {type(e).__name__}", file=sys.stderr)
+    else:
+        traceback.print_exception(e, file=sys.stderr)
+        print(
+            f"difftest: internal error (a bug of difftest): {type(e).__name__}: {one_line(e)}",
+            file=sys.stderr,
+        )
+    return EXIT_INTERNAL
 
 
 def _summary(impl: type) -> str:
@@ -115,79 +202,213 @@ def _progress(s: Summary) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    for name in ("vcpus", "ops"):
-        if getattr(args, name) < 1:
-            raise ScenarioError(f"--{name} must be at least 1")
-    if args.ioctls < 0:
-        raise ScenarioError("--ioctls must not be negative")
     impl = load(args.impl)
     params = GenParams(
         args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor, args.resets
     )
     runs = args.runs if args.runs is not None or args.time is not None else 2000
-    s = random_check(
-        impl, seed=args.seed, runs=runs, seconds=args.time, params=params, progress=_progress
+    s = Summary()
+    start = time.monotonic()
+    with sigterm_as_interrupt():
+        try:
+            random_check(
+                impl,
+                seed=args.seed,
+                runs=runs,
+                seconds=args.time,
+                params=params,
+                progress=_progress,
+                summary=s,
+            )
+        except KeyboardInterrupt:  # write what was found, then exit 130
+            s.interrupted = True
+            s.seconds = time.monotonic() - start
+        return _check_result(args, impl, params, s)
+
+
+def _check_result(args: argparse.Namespace, impl: type, params: GenParams, s: Summary) -> int:
+    stopped = " (interrupted)" if s.interrupted else ""
+    emit(
+        f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs{stopped}, "
+        f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s",
+        args.width,
     )
-    print(
-        f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs, "
-        f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s"
-    )
-    if not s.runs_with:
-        print("findings: none")
-    else:
-        print("findings (runs showing each kind):")
-        for kind, n in sorted(s.runs_with.items()):
-            print(f"  {kind:18s} {SEVERITY[Kind(kind)]:8s} {n:6d}  {MEANING[Kind(kind)][:60]}")
+    print(*findings_lines(s.runs_with, args.width), sep="\n")
+    doc = args.doc
+    doc["impl"] = args.impl
+    doc["findings"] = output.findings(s.runs_with)
+    doc["check"] = {
+        "seed": args.seed,
+        "params": vars(params),
+        "runs": s.runs,
+        "steps": s.steps,
+        "seconds": round(s.seconds, 3),
+        "shrunk": False,
+    }
+    doc["reproducers"] = []
     first = s.first_bug or s.first_soft
     if first is None:
-        return EXIT_CLEAN
-    if s.first_bug is not None and not args.no_shrink:
-        first = shrink(impl, first)
-    path = _write_repro(args.out, args.impl, first)
+        return EXIT_INTERRUPTED if s.interrupted else EXIT_CLEAN
+    saved = save_finding(
+        impl,
+        args.impl,
+        first,
+        args.out,
+        shrink_it=s.first_bug is not None and not args.no_shrink,
+        interrupted=s.interrupted,
+    )
+    doc["check"]["shrunk"] = saved.result is not first
+    path = saved.path
+    report = _report(impl, saved.result, args.width, path)
+    doc["reproducers"].append(reproducer_entry(impl, saved.result, path))
     print()
-    print(_report(impl, first, args.width))
-    print(f"\nreproducer: {path}  (difftest replay {path})")
+    print(report)
+    emit(f"\nreproducer: {path}", args.width)
+    if saved.unshrunk is not None and saved.unshrunk != path:
+        emit(f"unshrunk:   {saved.unshrunk}", args.width)
+    if s.interrupted or saved.stopped:
+        return EXIT_INTERRUPTED
     perf = args.fail_on_perf and s.perf_runs > 0
     return EXIT_FINDING if s.first_bug is not None or perf else EXIT_CLEAN
 
 
+def emit(text: str, width: int = DEFAULT_WIDTH) -> None:
+    """Print ``text`` wrapped to ``width`` at word boundaries (blank lines kept)."""
+    for para in text.split("\n"):
+        print("\n".join(wrap(para, width, "", "  ")) if para else "")
+
+
+def findings_lines(runs_with: dict[str, int], width: int) -> list[str]:
+    """Runs showing each finding kind, with its meaning wrapped under it."""
+    if not runs_with:
+        return ["findings: none"]
+    out = ["findings (runs showing each kind):"]
+    for kind, n in sorted(runs_with.items()):
+        out.append(f"  {kind:18s} {SEVERITY[Kind(kind)]:8s} {n:6d}")
+        out.extend(wrap(MEANING[Kind(kind)], width, "    "))
+    return out
+
+
+def reproducer_entry(impl: type, r: Result, path: Path | None) -> dict[str, object]:
+    """The JSON record of one reproducer: where it is, its size, its digest."""
+    f = r.first_bug or (r.findings[0] if r.findings else None)
+    return output.reproducer(
+        path,
+        f,
+        explain(impl, r, DEFAULT_WIDTH).splitlines(),
+        threads=len(r.scenario.thread_names),
+        ops=r.scenario.n_ops,
+        steps=r.execution.steps,
+        preemptions=preemptions(impl, r),
+    )
+
+
 def _write_repro(out: Path, impl_spec: str, r: Result) -> Path:
-    f = r.first_bug or r.findings[0]
-    return save_new(out, Repro(impl_spec, r.scenario, r.execution.schedule, f))
+    return write_repro(out, impl_spec, r)
 
 
-def _report(impl: type, r: Result, width: int) -> str:
-    return explain(impl, r, width)
+def _report(impl: type, r: Result, width: int, path: Path | None = None) -> str:
+    return explain(impl, r, width, command=f"difftest replay {path}" if path else None)
 
 
 def _replay(args: argparse.Namespace) -> int:
+    if args.raw:
+        return _replay_raw(args)
     repro = load_repro(args.file)
+    if args.impl is None and repro.impl not in BUILTIN:
+        # Reading a file never runs code: a plugin is imported only if the command names it.
+        raise ReproError(
+            f"{args.file}: recorded on the plugin {repro.impl!r}; replay imports no code a "
+            f"file names: pass --impl {repro.impl} to run that plugin"
+        )
     impl = load(args.impl or repro.impl)
-    sched = ReplayScheduler(repro.schedule, strict=args.impl is None)
+    sched = ReplayScheduler(repro.schedule, strict=args.impl in (None, repro.impl))
     try:
         r = run(impl, repro.scenario, sched, trace=True)
-    except Exception as e:  # ScheduleDiverged: the file does not fit its own implementation
+    except ScheduleDiverged as e:  # the file does not fit its own implementation
         raise ReproError(f"{args.file}: schedule does not replay on {repro.impl}: {e}") from None
+    left = len(repro.schedule) - sched.pos
+    if sched.strict and left > 0:  # the run ended early: this is not the recorded run
+        raise ReproError(
+            f"{args.file}: schedule does not replay on {repro.impl}: the run ended after "
+            f"{sched.pos} steps with {left} recorded steps left over"
+        )
     recorded = repro.finding.kind if repro.finding else None
     same = [x for x in r.findings if x.kind == recorded]
     f = same[0] if same else r.first_bug or (r.findings[0] if r.findings else None)
     assert r.execution.trace is not None
-    print(
-        render_report(
-            impl.name, repro.scenario, r.execution.trace, f, width=args.width, full=args.full
-        )
+    report = render_report(
+        impl.name,
+        repro.scenario,
+        r.execution.trace,
+        f,
+        width=args.width,
+        full=args.full,
+        command=_replay_command(args),
     )
+    print(report)
     if sched.diverged_at is not None:
-        print(
+        emit(
             f"\nnote: the recorded schedule stopped fitting {impl.name} at step "
-            f"{sched.diverged_at}; the running thread kept going from there"
+            f"{sched.diverged_at}; the running thread kept going from there",
+            args.width,
         )
     now = ", ".join(sorted({x.kind.value for x in r.findings})) or "none"
     if same or (recorded is None and not r.findings):
         verdict = "reproduced"
     else:
         verdict = f"changed (recorded {recorded.value if recorded else 'none'}, now {now})"
-    print(f"\nverdict: {verdict}")
+    emit(f"\nverdict: {verdict}", args.width)
+    doc = args.doc
+    doc["impl"] = args.impl or repro.impl
+    doc["findings"] = output.findings({k: 1 for k in {x.kind.value for x in r.findings}})
+    doc["replay"] = {
+        "file": str(args.file),
+        "outcome": "reproduced" if verdict == "reproduced" else "changed",
+        "recorded_kind": recorded.value if recorded else None,
+        "kinds_now": sorted({x.kind.value for x in r.findings}),
+        "diverged_at": sched.diverged_at,
+    }
+    doc["reproducers"] = [
+        output.reproducer(
+            args.file,
+            f,
+            report.splitlines(),
+            command=_replay_command(args),
+            threads=len(repro.scenario.thread_names),
+            ops=repro.scenario.n_ops,
+            steps=r.execution.steps,
+            preemptions=sched.preemptions,
+        )
+    ]
+    return EXIT_FINDING if r.bugs else EXIT_CLEAN
+
+
+def _replay_command(args: argparse.Namespace) -> str:
+    return f"difftest replay {args.file}" + (f" --impl {args.impl}" if args.impl else "")
+
+
+def _replay_raw(args: argparse.Namespace) -> int:
+    """A fuzzer input decodes to one run (default scenario bounds, as the targets use)."""
+    if args.impl is None:
+        raise UsageError("replay --raw needs --impl: a raw input does not name its implementation")
+    impl = load(args.impl)
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"{args.file}: cannot read ({e.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(f"{args.file}: over the cap of {MAX_FILE_BYTES:,} bytes")
+    scenario, scheduler = decode(data)
+    r = run(impl, scenario, scheduler, trace=True)
+    assert r.execution.trace is not None
+    f = r.first_bug or (r.findings[0] if r.findings else None)
+    print(
+        render_report(impl.name, scenario, r.execution.trace, f, width=args.width, full=args.full)
+    )
+    kinds = ", ".join(sorted({x.kind.value for x in r.findings})) or "none"
+    print(f"\nverdict: findings {kinds} (raw input, {len(data)} bytes, on {impl.name})")
     return EXIT_FINDING if r.bugs else EXIT_CLEAN
 
 

@@ -14,9 +14,11 @@ import argparse
 import time
 from pathlib import Path
 
+from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INCOMPLETE
 from difftest.explore.dpor import Stats, explore
 from difftest.explore.scenarios import Bound, scenarios
-from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, _report, _write_repro
+from difftest.frontends import output
+from difftest.frontends.cli import _report, _write_repro, emit, reproducer_entry
 from difftest.impls import load
 from difftest.model.scenario import ScenarioError
 from difftest.runner import Result, run
@@ -65,7 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--depth", type=int, default=3, help="PCT bug depth d")
     e.add_argument("--seed", type=int, default=0, help="PCT seed")
     e.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
-    e.add_argument("--width", type=int, default=96)
+    e.add_argument("--width", type=int, default=80)
+    output.add_json_flag(e)
     e.set_defaults(run=_explore)
 
 
@@ -75,6 +78,10 @@ def _bound(a: argparse.Namespace) -> Bound:
     if a.pct is not None and (a.pct < 1 or a.depth < 1):
         raise ScenarioError("--pct and --depth must be at least 1")
     split = lambda s: tuple(x.strip() for x in s.split(",") if x.strip())  # noqa: E731
+    if not split(a.vcpu_ops):
+        raise ScenarioError("--vcpu-ops names no operation: the bound has no scenario")
+    if a.ioctls and not split(a.ioctl_ops):
+        raise ScenarioError("--ioctl-ops names no operation, but --ioctls asks for ioctl threads")
     return Bound(
         vcpus=a.vcpus,
         ops=a.ops,
@@ -93,8 +100,23 @@ def _bound(a: argparse.Namespace) -> Bound:
 def _explore(a: argparse.Namespace) -> int:
     bound = _bound(a)
     impl = load(a.impl)
-    todo = list(scenarios(bound))  # validates the bound before any work
+    a.doc.update(impl=a.impl, reproducers=[])
+    a.doc["explore"] = {
+        "mode": "pct" if a.pct is not None else "naive" if a.naive else "dpor",
+        "result": "incomplete",
+        "preemption_bound": a.preemptions,
+        "counterexample_preemptions": None,
+        "scenarios_done": 0,
+        "scenarios_total": 0,  # so far, if time runs out while enumerating
+    }
     deadline = time.monotonic() + a.time if a.time is not None else None
+    todo = []
+    for s in scenarios(bound):  # validates the bound before any work
+        todo.append(s)
+        a.doc["explore"]["scenarios_total"] = len(todo)
+        if deadline is not None and time.monotonic() > deadline:
+            emit(f"incomplete: time ran out while enumerating scenarios ({len(todo)} so far)")
+            return EXIT_INCOMPLETE
     if a.pct is not None:
         return _pct(a, impl, todo, deadline)
     total = Stats()
@@ -109,7 +131,8 @@ def _explore(a: argparse.Namespace) -> int:
         first_soft = first_soft or o.soft
         if o.counterexample is not None:
             _print_counts(a, total, done + 1, len(todo))
-            print(f"counterexample with {o.preemptions} preemption(s)")
+            emit(f"counterexample with {o.preemptions} preemption(s)", a.width)
+            a.doc["explore"]["counterexample_preemptions"] = o.preemptions
             return _found(a, impl, o.counterexample)
         if o.stats.timed_out:
             break
@@ -127,37 +150,60 @@ def _explore(a: argparse.Namespace) -> int:
             return _found(a, impl, first_soft)
         return EXIT_CLEAN
     if done < len(todo):
-        print(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof")
-        return EXIT_CLEAN
-    if a.preemptions is None or not total.bound_hit:
-        print(f"proof: no bug in any schedule of the {done} scenarios")
-    elif a.naive:
-        print(
+        emit(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof", a.width)
+        return EXIT_INCOMPLETE
+    result = (
+        "proof"
+        if a.preemptions is None or not total.bound_hit
+        else "proof-within-bound"
+        if a.naive
+        else "bounded"
+    )
+    a.doc["explore"]["result"] = result
+    if result == "proof":
+        emit(f"proof: no bug in any schedule of the {done} scenarios", a.width)
+    elif result == "proof-within-bound":
+        emit(
             f"proof within the bound: no bug in any schedule with at most {a.preemptions} "
-            f"preemption(s) of the {done} scenarios"
+            f"preemption(s) of the {done} scenarios",
+            a.width,
         )
     else:
-        print(
+        emit(
             f"bounded: no bug in any schedule DPOR reached with at most {a.preemptions} "
-            "preemption(s) (bounded DPOR is not complete within the bound; --naive is)"
+            "preemption(s) (bounded DPOR is not complete within the bound; --naive is)",
+            a.width,
         )
     return EXIT_CLEAN
 
 
 def _print_counts(a: argparse.Namespace, t: Stats, done: int, total: int) -> None:
-    print(
+    a.doc["explore"].update(
+        scenarios_done=done,
+        executions=t.executions,
+        complete=t.complete,
+        classes=t.classes,
+        states=t.states,
+        seconds=round(t.seconds, 3),
+    )
+    emit(
         f"difftest explore --impl {a.impl}: {done}/{total} scenarios, "
         f"{t.executions} executions ({t.complete} complete, {t.sleep_blocked} sleep-set "
         f"blocked, {t.pruned} over the bound), {t.classes} equivalence classes, "
-        f"{t.per_class:.2f} executions/class, {t.states} states, {t.seconds:.1f} s"
+        f"{t.per_class:.2f} executions/class, {t.states} states, {t.seconds:.1f} s",
+        a.width,
     )
 
 
 def _found(a: argparse.Namespace, impl: type, r: Result) -> int:
     path = _write_repro(a.out, a.impl, r)
+    a.doc["explore"]["result"] = "counterexample"
+    f = r.first_bug or r.findings[0]
+    a.doc["findings"] = output.findings({f.kind.value: 1})
+    a.doc["reproducers"].append(reproducer_entry(impl, r, path))
     print()
-    print(_report(impl, r, a.width))
-    print(f"\nreproducer: {path}  (difftest replay {path})")
+    print(_report(impl, r, a.width, path))
+    emit(f"\nreproducer: {path}", a.width)
     return EXIT_FINDING
 
 
@@ -166,25 +212,31 @@ def _pct(a: argparse.Namespace, impl: type, todo: list, deadline: float | None) 
     worst = 1.0
     for i, s in enumerate(todo):
         if deadline is not None and time.monotonic() > deadline:
-            print(f"incomplete: time ran out after {i} of {len(todo)} scenarios")
-            break
+            emit(f"incomplete: time ran out after {i} of {len(todo)} scenarios", a.width)
+            a.doc["explore"].update(scenarios_done=i, pct_runs=runs)
+            return EXIT_INCOMPLETE
         n, k = len(s.thread_names), estimate_k(impl, s)
         sched = PCTScheduler(n, k, a.depth, a.seed * 1_000_003 + i)
         for _ in range(a.pct):
             r = run(impl, s, sched)
             runs += 1
             if r.first_bug is not None:
-                print(f"difftest explore --pct: bug after {runs} PCT runs (depth {a.depth})")
+                emit(
+                    f"difftest explore --pct: bug after {runs} PCT runs (depth {a.depth})", a.width
+                )
                 return _found(a, impl, r)
         worst = min(worst, pct_bound_runs(n, k, a.depth, a.pct))
         if i == 0:
-            print(
+            emit(
                 f"scenario 1: n={n} threads, k={k} steps: p >= {pct_bound(n, k, a.depth):.3g} "
-                f"per run, {pct_bound_runs(n, k, a.depth, a.pct):.3g} over {a.pct} runs"
+                f"per run, {pct_bound_runs(n, k, a.depth, a.pct):.3g} over {a.pct} runs",
+                a.width,
             )
-    print(
+    a.doc["explore"].update(result="pct-clean", scenarios_done=len(todo), pct_runs=runs)
+    emit(
         f"difftest explore --pct {a.pct} --depth {a.depth}: {runs} runs, no bug; every "
         f"depth-{a.depth} bug of each scenario was found with probability >= {worst:.3g} "
-        "(PCT bound)"
+        "(PCT bound)",
+        a.width,
     )
     return EXIT_CLEAN

@@ -1,4 +1,4 @@
-"""``difftest fuzz`` and ``difftest fuzz-merge``: libFuzzer through the Atheris
+"""``difftest fuzz``, ``fuzz-merge`` and ``triage``: libFuzzer through the Atheris
 target, with difftest's progress line and crash triage.
 
 libFuzzer does the work and keeps its own flags: ``-max_total_time``,
@@ -21,21 +21,35 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import difftest.fuzz
 from difftest.check import GenParams
-from difftest.frontends.cli import EXIT_CLEAN, EXIT_FINDING, EXIT_USAGE, _report
+from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INTERNAL, EXIT_USAGE
+from difftest.frontends import output
+from difftest.frontends.cli import _report
+from difftest.frontends.validate import writable_dir
 from difftest.fuzz.harness import DifftestInternalError, Harness
-from difftest.fuzz.triage import DUPLICATE, INTERNAL, NEW, Triaged, slug, triage_dir
+from difftest.fuzz.seeds import SEED_CORPUS
+from difftest.fuzz.triage import (
+    DUPLICATE,
+    INTERNAL,
+    NEW,
+    Triaged,
+    raw_inputs,
+    slug,
+    triage_dir,
+    triage_one,
+)
 from difftest.impls import load
 from difftest.model.scenario import ScenarioError
+from difftest.repro import load as load_repro
 
-EXIT_INTERNAL = 3  # difftest itself failed on some input: not a finding
-
-ROOT = Path(__file__).resolve().parents[2]
-TARGET = ROOT / "fuzz_targets" / "fuzz_generic.py"
-SEEDS = ROOT / "corpus" / "seeds"
+# Both inside the package: an installed difftest fuzzes without a checkout.
+TARGET = Path(difftest.fuzz.__file__).resolve().parent / "generic_target.py"
+SEEDS = SEED_CORPUS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,17 +73,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="concurrency features added to line coverage (default all)",
     )
     fb.add_argument("--no-feedback", action="store_true", help="line coverage only")
-    f.add_argument("--width", type=int, default=96, help="table width in columns")
+    f.add_argument("--width", type=int, default=80, help="table width in columns")
+    output.add_json_flag(f)
     f.set_defaults(run=run_fuzz)
 
     m = sub.add_parser("fuzz-merge", help="minimise a fuzzing corpus (libFuzzer -merge=1)")
     _common(m)
     m.set_defaults(run=run_merge)
 
+    t = sub.add_parser(
+        "triage",
+        help="raw crash inputs (libFuzzer, ClusterFuzzLite) -> deduplicated shrunk reproducers",
+    )
+    t.add_argument("inputs", type=Path, metavar="DIR_OR_FILE", help="a crash input or a folder")
+    _common(t, corpus=False)
+    t.add_argument("--out", type=Path, default=None, help="default: the inputs' folder")
+    t.add_argument("--width", type=int, default=96, help="table width in columns")
+    t.set_defaults(run=run_triage)
 
-def _common(p: argparse.ArgumentParser) -> None:
+
+def _common(p: argparse.ArgumentParser, *, corpus: bool = True) -> None:
     p.add_argument("--impl", required=True, help="built-in name or FILE.py:NAME")
-    p.add_argument("--corpus", type=Path, default=None, help="default fuzz-corpus/IMPL")
+    if corpus:
+        p.add_argument("--corpus", type=Path, default=None, help="default fuzz-corpus/IMPL")
     p.add_argument("--vcpus", type=int, default=3, help="at most this many vCPUs")
     p.add_argument("--ioctls", type=int, default=1)
     p.add_argument("--ops", type=int, default=4, help="at most this many operations per thread")
@@ -109,6 +135,7 @@ class Progress:
     execs: int = 0
     exec_s: int = 0
     corpus: int = 0
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=40))  # other lines
 
 
 _PLAIN = re.compile(r"^#(\d+)\s+\w+\s.*?corp: (\d+)/.*?exec/s: (\d+)")
@@ -119,6 +146,18 @@ def parse_line(line: str, p: Progress) -> None:
     m = _PLAIN.match(line) or _FORK.match(line)
     if m:
         p.execs, p.corpus, p.exec_s = int(m[1]), int(m[2]), int(m[3])
+    elif line.strip():
+        p.tail.append(line.strip())
+
+
+# The line that says why libFuzzer (or the target) could not start.
+_FAILURE = re.compile(r"ERROR|[Ee]rror|what\(\)|terminate called|Traceback|[Uu]sage|[Ii]nvalid")
+
+
+def failure_line(p: Progress) -> str:
+    """libFuzzer's own line about a failure: the last that looks like one."""
+    lines = list(p.tail)
+    return next((x for x in reversed(lines) if _FAILURE.search(x)), lines[-1] if lines else "")
 
 
 def _pump(stream, log, p: Progress) -> None:  # type: ignore[no-untyped-def]
@@ -129,20 +168,12 @@ def _pump(stream, log, p: Progress) -> None:  # type: ignore[no-untyped-def]
     log.flush()
 
 
-def _need_target() -> None:
-    if not TARGET.is_file():
-        raise ScenarioError(f"{TARGET} not found: difftest fuzz runs from a source checkout")
-
-
 def run_fuzz(args: argparse.Namespace) -> int:
-    _need_target()
     impl = load(args.impl)
     params = _params(args)
-    if args.jobs < 1:
-        raise ScenarioError("--jobs must be at least 1")
-    if args.time is not None and args.time <= 0:
-        raise ScenarioError("--time must be positive")
     corpus, artifacts = _dirs(args)
+    writable_dir(corpus, "corpus")
+    writable_dir(artifacts, "artifacts")
     corpus.mkdir(parents=True, exist_ok=True)
     artifacts.mkdir(parents=True, exist_ok=True)
     cmd = target_command(args, feedback="none" if args.no_feedback else args.feedback)
@@ -190,14 +221,55 @@ def run_fuzz(args: argparse.Namespace) -> int:
         reader.join(timeout=10)
     _print_progress(impl.name, start, p, artifacts, tally)
     # 0: time is up; 1 or 77: a crash (77 is Atheris's status for a Python exception).
-    if proc.returncode not in (0, 1, 77, -signal.SIGINT, 130) and not interrupted:
+    # Anything else, or a crash status with neither an execution nor a crash file,
+    # is libFuzzer failing to start: not a clean run.
+    crashed = {c.name for c in artifacts.glob("crash-*")} - before
+    started = p.execs > 0 or bool(crashed)
+    if not interrupted and (proc.returncode not in (0, 1, 77) or proc.returncode and not started):
+        line = failure_line(p) or "no output"
         print(
-            f"difftest: libFuzzer exited with status {proc.returncode}; "
+            f"difftest: libFuzzer failed (status {proc.returncode}): {line!r}; "
             f"see {artifacts / 'libfuzzer.log'}",
             file=sys.stderr,
         )
+        return EXIT_INTERNAL
     results = triage_dir(impl, args.impl, artifacts, params, lambda i, r: _report(i, r, args.width))
+    _document(args, results, before)
     return _summary(results, before, args.width)
+
+
+def _document(args: argparse.Namespace, results: list[Triaged], before: set[str]) -> None:
+    """The JSON record of the triage: every crash input, every new reproducer."""
+    signatures = {t.signature for t in results if t.signature}
+    kinds: dict[str, int] = {}
+    for t in results:
+        if t.signature:
+            k = t.signature.split("@")[0]
+            kinds[k] = kinds.get(k, 0) + 1
+    args.doc.update(impl=args.impl, findings=output.findings(kinds))
+    args.doc["fuzz"] = {
+        "new_crash_inputs": sum(1 for t in results if t.crash.name not in before),
+        "distinct_findings": len(signatures),
+        "triaged": [
+            {
+                "crash": str(t.crash),
+                "status": t.status,
+                "signature": t.signature,
+                "reproducer": str(t.repro) if t.repro else None,
+                "detail": t.detail,
+            }
+            for t in results
+        ],
+    }
+    args.doc["reproducers"] = [
+        output.reproducer(
+            t.repro,
+            load_repro(t.repro).finding,
+            t.repro.with_suffix(".txt").read_text().splitlines(),
+        )
+        for t in results
+        if t.status == NEW and t.repro is not None
+    ]
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -262,12 +334,33 @@ def _print_progress(name: str, start: float, p: Progress, artifacts: Path, tally
     )
 
 
-def _summary(results: list[Triaged], before: set[str], width: int) -> int:
+def run_triage(args: argparse.Namespace) -> int:
+    """The triage ``fuzz`` runs at its end, on inputs from anywhere."""
+    impl = load(args.impl)
+    params = _params(args)
+    if not args.inputs.exists():
+        raise ScenarioError(f"{args.inputs}: no such file or folder")
+    out = args.out or (args.inputs if args.inputs.is_dir() else args.inputs.parent)
+    writable_dir(out, "out")
+    inputs = raw_inputs(args.inputs)
+    if not inputs:
+        raise ScenarioError(f"{args.inputs}: no crash inputs in this folder")
+    render = lambda i, r: _report(i, r, args.width)  # noqa: E731
+    results = []
+    for n, crash in enumerate(inputs, 1):
+        results.append(triage_one(impl, args.impl, crash, out, params, render))
+        print(f"  triage {n}/{len(inputs)}: {crash.name}: {results[-1].status}", file=sys.stderr)
+    return _summary(results, set(), args.width, "difftest triage")
+
+
+def _summary(
+    results: list[Triaged], before: set[str], width: int, label: str = "difftest fuzz"
+) -> int:
     new = [t for t in results if t.status == NEW]
     internal = [t for t in results if t.status == INTERNAL]
     signatures = sorted({t.signature for t in results if t.signature})
     fresh = [t for t in results if t.crash.name not in before]
-    print(f"difftest fuzz: {len(fresh)} new crash inputs, {len(signatures)} distinct findings")
+    print(f"{label}: {len(fresh)} new crash inputs, {len(signatures)} distinct findings")
     for t in results:
         if t.status == NEW:
             print(f"  new        {t.signature}  {t.repro}  (difftest replay {t.repro})")
@@ -287,7 +380,6 @@ def _summary(results: list[Triaged], before: set[str], width: int) -> int:
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    _need_target()
     load(args.impl)
     _params(args)
     corpus, _ = _dirs(args)

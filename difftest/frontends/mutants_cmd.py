@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from difftest.frontends import output
 from difftest.impls import ImplError
 from difftest.scoreboard import Cell, default_impls, render, score
 from difftest.search import SEARCHES
@@ -20,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=float, default=10.0, metavar="SECONDS", help="per seed")
     p.add_argument("--shrink", action="store_true", help="report shrunk reproducer sizes")
     p.add_argument("--width", type=int, default=100, help="table width in columns")
+    output.add_json_flag(p)
     p.set_defaults(run=run)
 
 
@@ -62,9 +64,30 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ValueError, ImplError) as e:
         print(f"difftest: {e}", file=sys.stderr)
+        args.doc["error"] = str(e)
         return EXIT_USAGE
     print(render(board, args.width))
     alarms = board.false_alarms()
+    args.doc["impl"] = None
+    args.doc["mutants"] = {
+        "seeds": board.seeds,
+        "budget": board.budget,
+        "cells": [
+            {
+                "impl": c.impl,
+                "search": c.search,
+                "seeds": c.seeds,
+                "found": c.found,
+                "found_seeds": c.found_seeds,
+                "seconds": [round(x, 4) for x in c.seconds],
+                "ops": c.ops,
+                "steps": c.steps,
+                "kinds": dict(c.kinds),
+            }
+            for c in board.cells.values()
+        ],
+        "false_alarms": [f"{c.impl} x {c.search}" for c in alarms],
+    }
     if not alarms:
         return EXIT_CLEAN
     for cell in alarms:

@@ -13,6 +13,7 @@ import hashlib
 from pathlib import Path
 
 from difftest.check import GenParams
+from difftest.files import write_atomic
 from difftest.fuzz.decode import RecordingSource, decode_scenario, run_bytes
 from difftest.fuzz.feedback import Feedback
 from difftest.fuzz.harness import Harness
@@ -21,6 +22,8 @@ from difftest.impls.kernel.world import World
 from difftest.runner import run
 from difftest.schedulers.base import ChoiceScheduler
 from difftest.schedulers.random import RandomSource
+
+SEED_CORPUS = Path(__file__).resolve().parent / "seed_corpus"  # package data
 
 
 def record(impl: type[World], seed: int, params: GenParams) -> bytes:
@@ -54,20 +57,13 @@ def select(impl: type[World], *, candidates: int, count: int, params: GenParams)
 
 def write(directory: Path, inputs: list[bytes]) -> None:
     for data in inputs:
-        write_atomic_bytes(directory / hashlib.sha1(data).hexdigest(), data)
-
-
-def write_atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+        write_atomic(directory / hashlib.sha1(data).hexdigest(), data)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m difftest.fuzz.seeds")
     ap.add_argument("--impl", action="append", help="default: every built-in")
-    ap.add_argument("--out", type=Path, default=Path("corpus/seeds"))
+    ap.add_argument("--out", type=Path, default=SEED_CORPUS)
     ap.add_argument("--candidates", type=int, default=400)
     ap.add_argument("--count", type=int, default=12)
     args = ap.parse_args(argv)

@@ -9,12 +9,15 @@ the function, so the rest of ``difftest.fuzz`` works without it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shlex
 import sys
 import tempfile
+from pathlib import Path
 
 from difftest.check import GenParams
+from difftest.files import write_atomic
 from difftest.fuzz import NOT_INSTRUMENTED
 from difftest.fuzz.feedback import DEFAULT_SIZE, Feedback
 from difftest.fuzz.harness import Divergence, Harness
@@ -46,16 +49,33 @@ def split_args(argv: list[str], impl: str | None) -> tuple[argparse.Namespace, l
 
 def _launcher(script: str, ours: argparse.Namespace) -> str:
     """libFuzzer's fork, jobs and merge modes start children as ``argv[0] FLAGS``: give it
-    an executable that runs this interpreter on the target with difftest's options."""
+    an executable that runs this interpreter on the target with difftest's options.
+    Its name is its content's hash, in difftest's cache folder: one file per option
+    set, reused by every run, never a new file in the temporary folder per run."""
     opts = ["--impl", ours.impl, "--vcpus", str(ours.vcpus), "--ops", str(ours.ops)]
     opts += ["--ioctls", str(ours.ioctls), "--vendor", ours.vendor, "--feedback", ours.feedback]
     opts += ["--no-feedback"] * ours.no_feedback + ["--no-nested"] * ours.no_nested
     cmd = " ".join(shlex.quote(a) for a in [sys.executable, os.path.abspath(script), *opts])
-    fd, path = tempfile.mkstemp(prefix="difftest-fuzz-", suffix=".sh")
-    with os.fdopen(fd, "w") as f:
-        f.write(f'#!/bin/sh\nexec {cmd} "$@"\n')
+    text = f'#!/bin/sh\nexec {cmd} "$@"\n'
+    path = launcher_dir() / f"difftest-fuzz-{hashlib.sha1(text.encode()).hexdigest()[:16]}.sh"
+    if not path.is_file() or path.read_text() != text:
+        write_atomic(path, text)
     os.chmod(path, 0o755)
-    return path
+    return str(path)
+
+
+def launcher_dir() -> Path:
+    """``$XDG_CACHE_HOME/difftest`` (default ``~/.cache/difftest``); if that cannot be
+    written, a per-user folder in the temporary folder."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    for d in (Path(base) / "difftest", Path(tempfile.gettempdir()) / f"difftest-{os.getuid()}"):
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(d, os.W_OK):
+            return d
+    raise OSError("no writable folder for the fork-mode launcher")
 
 
 def _usage(message: str) -> None:

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from difftest.check import GenParams
+from difftest.errors import MAX_FILE_BYTES, UsageError
+from difftest.files import write_atomic
 from difftest.fuzz.harness import DifftestInternalError, Harness
 from difftest.impls.kernel.world import World
-from difftest.repro import Repro, save, write_atomic
+from difftest.repro import Repro, save_if_new
 from difftest.runner import Result
 from difftest.shrink import shrink
 
@@ -63,7 +65,10 @@ def triage_one(
     params: GenParams | None = None,
     render: Render | None = None,
 ) -> Triaged:
-    data = crash.read_bytes()
+    with open(crash, "rb") as fh:
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(f"{crash}: over the cap of {MAX_FILE_BYTES:,} bytes for a fuzzer input")
     try:
         r = Harness(impl, params).run(data)
     except DifftestInternalError as e:
@@ -83,8 +88,26 @@ def triage_one(
     assert bug is not None  # shrink keeps the kind of the first bug
     if render is not None:
         write_atomic(path.with_suffix(".txt"), render(impl, small) + "\n")
-    save(path, Repro(impl_spec, small.scenario, small.execution.schedule, bug))
+    # Claimed atomically: a concurrent triage of the same signature keeps its file.
+    if not save_if_new(path, Repro(impl_spec, small.scenario, small.execution.schedule, bug)):
+        return Triaged(crash, DUPLICATE, f.signature, path)
     return Triaged(crash, NEW, f.signature, path, bug.message)
+
+
+# What a folder of crash inputs also holds that is not one: difftest's own outputs.
+_NOT_INPUTS = (".json", ".txt", ".log", ".sh", ".zip", ".options")
+
+
+def raw_inputs(path: Path) -> list[Path]:
+    """A raw fuzzer input, or every one in a folder (libFuzzer's ``crash-*``,
+    ClusterFuzzLite's and OSS-Fuzz's test cases), in name order."""
+    if path.is_file():
+        return [path]
+    return sorted(
+        p
+        for p in path.iterdir()
+        if p.is_file() and not p.name.startswith(".") and not p.name.endswith(_NOT_INPUTS)
+    )
 
 
 def triage_dir(

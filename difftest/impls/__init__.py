@@ -8,6 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from difftest.errors import PluginError, UsageError
 from difftest.impls.kernel.world import World
 
 BUILTIN = {
@@ -39,8 +40,25 @@ CORRECT = ("reference", "final")
 BROKEN = tuple(n for n in BUILTIN if n.startswith("broken-"))
 
 
-class ImplError(ValueError):
+class ImplError(UsageError):
     """An implementation name or plugin that cannot be loaded."""
+
+
+class PluginImportError(ImplError, PluginError):
+    """The plugin's own code raised (or exited) while being imported: exit 3 with its
+    frames from the command line; still an ``ImplError`` to callers that only load."""
+
+    def __init__(self, what: str, exc: BaseException, plugin_file: str) -> None:
+        PluginError.__init__(self, what, exc, plugin_file)
+
+
+# Plugin files loaded so far (resolved paths): their frames are the user's own.
+PLUGIN_FILES: set[str] = set()
+
+
+def _shown(text: str) -> str:
+    """A user's string in an error: quoted, and short whatever its length."""
+    return repr(text) if len(text) <= 80 else repr(text[:60]) + f"... ({len(text)} characters)"
 
 
 def load(spec: str) -> type[World]:
@@ -50,12 +68,18 @@ def load(spec: str) -> type[World]:
         return getattr(importlib.import_module(module), cls)
     if ":" not in spec:
         raise ImplError(
-            f"unknown implementation {spec!r} (built-in: {', '.join(BUILTIN)}; or FILE.py:NAME)"
+            f"unknown implementation {_shown(spec)} (built-in: {', '.join(BUILTIN)}; "
+            "or FILE.py:NAME)"
         )
     path_s, _, name = spec.rpartition(":")
     path = Path(path_s)
-    if not path.is_file():
-        raise ImplError(f"plugin file {path_s!r} not found")
+    try:
+        found = path.is_file()
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        msg = getattr(e, "strerror", None) or e
+        raise ImplError(f"plugin file {_shown(path_s)}: {msg}") from None
+    if not found:
+        raise ImplError(f"plugin file {_shown(path_s)} not found")
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
     mod_name = f"difftest_plugin_{path.stem}_{digest}"
     module_spec = importlib.util.spec_from_file_location(mod_name, path)
@@ -63,10 +87,14 @@ def load(spec: str) -> type[World]:
         raise ImplError(f"cannot load plugin file {path_s!r}")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[mod_name] = module
+    PLUGIN_FILES.add(str(path.resolve()))
     try:
         module_spec.loader.exec_module(module)
-    except Exception as e:  # a user's file: report, do not trace back
-        raise ImplError(f"plugin {path_s!r} failed to import: {type(e).__name__}: {e}") from None
+    except (Exception, SystemExit) as e:  # the user's code raised (or exited): exit 3
+        del sys.modules[mod_name]
+        raise PluginImportError(
+            f"plugin {path_s!r} failed to import", e, str(path.resolve())
+        ) from None
     cls = getattr(module, name, None)
     if not (isinstance(cls, type) and issubclass(cls, World)):
         raise ImplError(f"{path_s!r} has no implementation class {name!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from difftest.errors import UsageError
 from difftest.model.state import Reason
 from difftest.schedulers.base import ChoiceSource
 
@@ -65,7 +66,7 @@ INITIAL_REASONS = (
 VCPU_IOCTLS = ("extint", "init", "sipi")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UsageError):
     """A scenario that does not describe a valid run."""
 
 
@@ -162,7 +163,7 @@ def parse_ioctl(op: str, n_vcpus: int) -> tuple[str, Reason | int, bool]:
     ("extint", 1, True); ``"init 1"``, ``"sipi 1"`` likewise."""
     parts = op.split()
     if len(parts) == 2 and parts[0] in VCPU_IOCTLS:
-        if not parts[1].isdigit() or int(parts[1]) >= n_vcpus:
+        if not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) >= n_vcpus:
             raise ScenarioError(f"ioctl {op!r}: no such vCPU")
         return parts[0], int(parts[1]), True
     if len(parts) == 2 and parts[0] in ("set", "clear"):

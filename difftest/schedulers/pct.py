@@ -15,7 +15,10 @@ from collections.abc import Sequence
 
 def pct_bound(n: int, k: int, depth: int) -> float:
     """The paper's lower bound on finding a given depth-``depth`` bug in one run."""
-    return 1.0 / (n * k ** (depth - 1))
+    try:
+        return 1.0 / (n * k ** (depth - 1))
+    except OverflowError:  # a deep bound: smaller than the least float
+        return 0.0
 
 
 def pct_bound_runs(n: int, k: int, depth: int, runs: int) -> float:
