@@ -5,11 +5,13 @@ A version's own module holds exactly the kernel functions its patch changes
 (``prepatch.py``: the functions the later patches rewrite; ``seed.py`` and
 ``final.py``: their rewrites), so every line and branch there must run: a branch
 no search reaches is a branch no search checks. Measured with coverage.py in
-branch mode (its ``sys.monitoring`` core on Python 3.12+, so the runs stay fast).
+branch mode. Lines that run at import (``def``, ``class``, imports) are left out:
+only function bodies count.
 """
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,18 +25,34 @@ from difftest.impls import load
 IMPLS = Path(__file__).resolve().parent / "impls"
 OWN_MODULE = {"prepatch": "prepatch.py", "seed": "seed.py", "final": "final.py"}
 
-# The standard random check, on both vendors, with resets and without vGIF among
-# the generated configurations; then explore on small bounds.
+# The standard random check (with resets, and on VMX too; vGIF and enable_apicv are
+# drawn per run), then explore on small bounds.
 CHECKS = (
     GenParams(resets=True),
     GenParams(vcpus=2, ioctls=2, ops=3, resets=True),
     GenParams(vendor="vmx", resets=True),
 )
 BOUNDS = (
-    Bound(vcpus=1, ops=2, ioctls=1, vcpu_ops=("sti", "cli", "vmrun", "vmexit", "stgi")),
+    Bound(vcpus=1, ops=2, ioctls=1, vcpu_ops=("sti", "vmrun", "vmexit", "stgi")),
     Bound(vcpus=2, ops=1, ioctls=1, ioctl_ops=("extint", "clear HYPERV"), initial=("HYPERV",)),
     Bound(vcpus=1, ops=2, ioctls=0, vcpu_ops=("sti", "clgi", "stgi", "vmexit"), vgif=False),
 )
+
+# Gaps of the versions' own modules that no run reaches, as (file, function, stripped
+# source of the unreached line or branch target) -> why. "kernel": unreachable in the
+# kernel too. "item 1": reachable once KVM evaluates L1 interrupts while L2 runs (a
+# window requested in L2), which issue 9's L2-injection half adds; the legacy source
+# never asks for a window in L2.
+_L2 = "item 1: a window requested while L2 runs (L1 IF=0 saved at VMRUN)"
+EXPECTED = {
+    ("final.py", "kvm_inc_or_dec_irq_window_inhibit", "return"): "kernel: the !enable_apicv "
+    "exit; both callers run only with enable_apicv (avic_irq_window is set only then)",
+    ("prepatch.py", "svm_set_vintr", "return"): _L2,
+    ("seed.py", "svm_set_vintr", "return"): _L2,
+    ("prepatch.py", "svm_vintr_recalc_cleared", "vcpu.vintr_intercept = False"): _L2,
+    ("prepatch.py", "svm_vintr_recalc_cleared", "return True"): _L2,
+    ("prepatch.py", "svm_enable_irq_window", "yield from self.svm_set_vintr(vcpu)"): _L2,
+}
 
 
 @dataclass
@@ -50,10 +68,27 @@ class Gaps:
         parts = [f"line {n}" for n in self.lines] + [f"branch {a}->{b}" for a, b in self.branches]
         return f"{rel}: " + (", ".join(parts) if parts else "all reached")
 
+    def source(self, line: int) -> str:
+        return self.path.read_text().splitlines()[line - 1].strip()
 
-def measure(impl_name: str, runs: int = 400, explore_seconds: float = 5.0) -> list[Gaps]:
-    """Run the standard searches on ``impl_name`` under coverage; the gaps of every
-    file in difftest/impls/ that the version executes at all."""
+
+def _body_lines(path: Path) -> dict[int, str]:
+    """Lines inside function bodies (docstrings excluded) -> the function's name."""
+    lines: dict[int, str] = {}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]
+            for stmt in body:
+                for n in range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1):
+                    lines.setdefault(n, node.name)
+    return lines
+
+
+def measure(impl_name: str, runs: int = 400) -> list[Gaps]:
+    """Run the standard searches on ``impl_name`` under coverage; the gaps in the
+    function bodies of every file in difftest/impls/ the version executes."""
     impl = load(impl_name)
     cov = coverage.Coverage(branch=True, data_file=None, include=[str(IMPLS / "*")])
     cov.start()
@@ -67,15 +102,33 @@ def measure(impl_name: str, runs: int = 400, explore_seconds: float = 5.0) -> li
     finally:
         cov.stop()
     gaps = []
-    data = cov.get_data()
-    for f in sorted(data.measured_files()):
-        analysis = cov._analyze(f)  # noqa: SLF001 - the public API has no branch arcs
-        branches = sorted((a, b) for a, bs in analysis.missing_branch_arcs().items() for b in bs)
-        gaps.append(Gaps(Path(f), sorted(analysis.missing), branches))
+    for f in sorted(cov.get_data().measured_files()):
+        path = Path(f)
+        body = _body_lines(path)
+        analysis = cov._analyze(f)  # noqa: SLF001 - the public API gives no branch arcs
+        lines = sorted(n for n in analysis.missing if n in body)
+        branches = sorted(
+            (a, b) for a, bs in analysis.missing_branch_arcs().items() for b in bs if a in body
+        )
+        gaps.append(Gaps(path, lines, branches))
     return gaps
 
 
-def own_gaps(impl_name: str, gaps: list[Gaps]) -> Gaps | None:
+def own_gaps(impl_name: str, gaps: list[Gaps]) -> Gaps:
     """The gaps in the module of the functions ``impl_name``'s patch changes."""
     own = IMPLS / OWN_MODULE[impl_name]
-    return next((g for g in gaps if g.path == own), None)
+    return next(g for g in gaps if g.path == own)
+
+
+def unexpected(g: Gaps) -> list[str]:
+    """Gaps of a version's own module that EXPECTED does not explain."""
+    func = _body_lines(g.path)
+    out = []
+    for n in g.lines:
+        if (g.path.name, func[n], g.source(n)) not in EXPECTED:
+            out.append(f"{g.path.name}:{n} {g.source(n)}")
+    for a, b in g.branches:
+        target = g.source(b) if b > 0 else "return"
+        if (g.path.name, func[a], target) not in EXPECTED:
+            out.append(f"{g.path.name}: branch {a}->{b} ({g.source(a)} -> {target})")
+    return out

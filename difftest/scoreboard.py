@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from difftest import search as searches
+from difftest.check import GenParams
 from difftest.impls import BROKEN, CORRECT, load
 from difftest.shrink import shrink
 
@@ -72,10 +73,13 @@ def score(
     budget: float,
     shrink_repros: bool = False,
     progress: Callable[[Cell], None] | None = None,
+    vendor: str = "svm",
 ) -> Board:
     """Run every (implementation, search) cell; names are validated first, so a
     typo fails before any time is spent."""
     classes = {name: load(name) for name in impls}
+    # VMX-only bugs (the MMU and kick races) are visible with --vendor vmx.
+    params = GenParams(vendor=vendor)
     finders = {name: searches.get(name) for name in search_names}
     cells: dict[tuple[str, str], Cell] = {}
     for impl in impls:
@@ -83,7 +87,7 @@ def score(
         for s in search_names:
             cell = Cell(impl, s, seeds)
             for seed in range(seeds):
-                det = finders[s](cls, seed=seed, max_seconds=budget, params=None)
+                det = finders[s](cls, seed=seed, max_seconds=budget, params=params)
                 if det is None:
                     continue
                 result = det.result

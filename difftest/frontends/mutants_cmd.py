@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=float, default=10.0, metavar="SECONDS", help="per seed")
     p.add_argument("--shrink", action="store_true", help="report shrunk reproducer sizes")
     p.add_argument("--width", type=int, default=100, help="table width in columns")
+    p.add_argument(
+        "--vendor", choices=("svm", "vmx"), default="svm", help="scenarios for this vendor"
+    )
     output.add_json_flag(p)
     p.set_defaults(run=run)
 
@@ -61,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             budget=args.budget,
             shrink_repros=args.shrink,
             progress=_progress,
+            vendor=args.vendor,
         )
     except (ValueError, ImplError) as e:
         print(f"difftest: {e}", file=sys.stderr)
