@@ -138,20 +138,22 @@ def _explore(a: argparse.Namespace) -> int:
             break
         done += 1
     _print_counts(a, total, done, len(todo))
+    if done < len(todo):
+        emit(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof", a.width)
+        return EXIT_INCOMPLETE
     if soft:
         # A perf or latency finding is a finding: the run is not a proof.
-        print(
-            "findings that are not bugs, executions per kind: "
+        a.doc["explore"]["result"] = "findings-not-bugs"
+        emit(
+            "no bug, but findings that are not bugs (executions per kind: "
             + ", ".join(f"{k} {n}" for k, n in sorted(soft.items()))
-            + "; no proof"
+            + "); no proof",
+            a.width,
         )
         assert first_soft is not None
         if a.fail_on_perf and "irqwin-write-lock" in soft:
             return _found(a, impl, first_soft)
         return EXIT_CLEAN
-    if done < len(todo):
-        emit(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof", a.width)
-        return EXIT_INCOMPLETE
     result = (
         "proof"
         if a.preemptions is None or not total.bound_hit

@@ -33,6 +33,7 @@ BUILTIN = {
         "VintrBeforeInhibit",
     ),
     "broken-vm-wide-activation": ("difftest.impls.broken.vm_wide_activation", "VmWideActivation"),
+    "perf-eager-irqwin": ("difftest.impls.perf_eager_irqwin", "PerfEagerIrqwin"),
     "broken-stgi-no-event": ("difftest.impls.broken.stgi_no_event", "StgiNoEvent"),
     "broken-inject-gif0": ("difftest.impls.broken.inject_gif0", "InjectGif0"),
 }
