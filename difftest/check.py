@@ -48,6 +48,7 @@ class Summary:
     runs_with: Counter[str] = field(default_factory=Counter)  # finding kind -> runs
     first_bug: Result | None = None
     first_soft: Result | None = None
+    first_perf: Result | None = None  # the first run with a perf finding
     interrupted: bool = False  # set by a caller that stopped the runs (Ctrl-C, SIGTERM)
 
     @property
@@ -76,6 +77,7 @@ def random_check(
     progress_every: float = 2.0,
     stop_on_bug: bool = False,
     summary: Summary | None = None,
+    stop_on_perf: bool = False,
 ) -> Summary:
     """Wall-clock time only decides how many runs happen, never what a run does.
     ``summary`` is filled in as runs finish, so a caller that catches an interrupt
@@ -94,6 +96,8 @@ def random_check(
             s.first_bug = r
         elif r.findings and not r.bugs and s.first_soft is None:
             s.first_soft = r
+        if s.first_perf is None and any(f.severity == "perf" for f in r.findings):
+            s.first_perf = r
         i += 1
         now = time.monotonic()
         if progress is not None and now - last >= progress_every:
@@ -101,6 +105,8 @@ def random_check(
             progress(s)
             last = now
         if stop_on_bug and s.first_bug is not None:
+            break
+        if stop_on_perf and s.first_perf is not None:
             break
     s.seconds = time.monotonic() - start
     return s

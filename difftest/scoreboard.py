@@ -10,6 +10,7 @@ differ between a fast and a slow machine, never the reproducers found.
 
 from __future__ import annotations
 
+import inspect
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from difftest import search as searches
 from difftest.check import GenParams
-from difftest.impls import BROKEN, CORRECT, load
+from difftest.impls import BROKEN, CORRECT, PERF, load
 from difftest.shrink import shrink
 
 
@@ -61,8 +62,9 @@ class Board:
 
 
 def default_impls() -> list[str]:
-    """The correct versions first, then every broken-* variant, in registry order."""
-    return [*CORRECT, *BROKEN]
+    """The correct versions first, then every broken-* and perf-* variant, in
+    registry order (a perf-* variant shows up only with ``perf``)."""
+    return [*CORRECT, *BROKEN, *PERF]
 
 
 def score(
@@ -74,6 +76,7 @@ def score(
     shrink_repros: bool = False,
     progress: Callable[[Cell], None] | None = None,
     vendor: str = "svm",
+    perf: bool = False,
 ) -> Board:
     """Run every (implementation, search) cell; names are validated first, so a
     typo fails before any time is spent."""
@@ -81,18 +84,22 @@ def score(
     # VMX-only bugs (the MMU and kick races) are visible with --vendor vmx.
     params = GenParams(vendor=vendor)
     finders = {name: searches.get(name) for name in search_names}
+    # With ``perf``, a perf finding counts as a detection in the searches that can
+    # report one (random); the others still count bugs only.
+    perf_aware = {n for n, f in finders.items() if "perf" in inspect.signature(f).parameters}
     cells: dict[tuple[str, str], Cell] = {}
     for impl in impls:
         cls = classes[impl]
         for s in search_names:
             cell = Cell(impl, s, seeds)
             for seed in range(seeds):
-                det = finders[s](cls, seed=seed, max_seconds=budget, params=params)
+                extra = {"perf": True} if perf and s in perf_aware else {}
+                det = finders[s](cls, seed=seed, max_seconds=budget, params=params, **extra)
                 if det is None:
                     continue
                 result = det.result
-                assert result.first_bug is not None
-                cell.kinds[result.first_bug.kind.value] += 1
+                first = result.first_bug or next(f for f in result.findings if f.severity == "perf")
+                cell.kinds[first.kind.value] += 1
                 if shrink_repros:
                     result = shrink(cls, result)
                 cell.found_seeds.append(seed)

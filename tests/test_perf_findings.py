@@ -39,3 +39,13 @@ def test_final_takes_the_lazy_path(tmp_path: Path, capsys: pytest.CaptureFixture
     argv = [*EXPLORE, "--impl", "final", "--fail-on-perf", "--out", str(tmp_path)]
     assert main(argv) == 0
     assert "proof: no bug in any schedule" in capsys.readouterr().out
+
+
+def test_scoreboard_counts_perf_only_when_asked() -> None:
+    from difftest.scoreboard import score
+
+    quiet = score(["perf-eager-irqwin"], ["random"], seeds=1, budget=2.0)
+    loud = score(["perf-eager-irqwin"], ["random"], seeds=1, budget=2.0, perf=True)
+    assert quiet.cells["perf-eager-irqwin", "random"].found == 0
+    cell = loud.cells["perf-eager-irqwin", "random"]
+    assert cell.found == 1 and set(cell.kinds) == {"irqwin-write-lock"}

@@ -24,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--vendor", choices=("svm", "vmx"), default="svm", help="scenarios for this vendor"
     )
+    p.add_argument(
+        "--fail-on-perf",
+        action="store_true",
+        help="count perf findings (extra write locks) as detections where a search reports them",
+    )
     output.add_json_flag(p)
     p.set_defaults(run=run)
 
@@ -65,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             shrink_repros=args.shrink,
             progress=_progress,
             vendor=args.vendor,
+            perf=args.fail_on_perf,
         )
     except (ValueError, ImplError) as e:
         print(f"difftest: {e}", file=sys.stderr)

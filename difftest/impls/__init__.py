@@ -39,6 +39,7 @@ BUILTIN = {
 }
 CORRECT = ("reference", "final")
 BROKEN = tuple(n for n in BUILTIN if n.startswith("broken-"))
+PERF = tuple(n for n in BUILTIN if n.startswith("perf-"))
 
 
 class ImplError(UsageError):
