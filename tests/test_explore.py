@@ -119,7 +119,8 @@ def test_cli_explore_counterexample_and_proof(tmp_path, capsys) -> None:
         )
         == 0
     )
-    assert "proof: no bug in any schedule of the 2 scenarios" in capsys.readouterr().out
+    # 2 programs x the 3 default ioctl operations (extint 0, set/clear HYPERV)
+    assert "proof: no bug in any schedule of the 6 scenarios" in capsys.readouterr().out
     assert main([*args[:-2], "--impl", "final", "--vcpus", "1", "--ops", "1", "--naive"]) == 0
     assert "proof within the bound: no bug in any schedule with at most 1" in (
         capsys.readouterr().out

@@ -8,7 +8,7 @@ scenario that can be written by hand, which must itself show the bug.
 from __future__ import annotations
 
 import pytest
-from helpers import V
+from helpers import NESTED_LEAK, V
 from hypothesis import settings
 from test_mutants import APIC_THEN_INHIBIT, MUTANTS
 
@@ -109,7 +109,9 @@ def test_prepatch_two_vcpu_window_shrinks_to_seans_interleaving() -> None:
 
 def test_prepatch_nested_leak_found() -> None:
     impl = load("prepatch")
-    r = minimal_failure(impl, kinds={Kind.STUCK_INHIBIT}, config=CI).result
+    # The leak now needs vGIF off as well (README, "Findings"), which makes it too rare
+    # for the ci budget's scenario search; the schedule search starts from its scenario.
+    r = minimal_failure(impl, scenario=NESTED_LEAK, kinds={Kind.STUCK_INHIBIT}, config=CI).result
     assert r is not None
     ops = {op for v in r.scenario.vcpus for op in v.program}
     assert ops & {"vmrun", "sti_vmrun"}, r.scenario  # the leak needs a nested entry
