@@ -51,6 +51,9 @@ MMU_RACE = Bounds(
 HOW = {
     "broken-fault-seq-late": {"bounds": MMU_RACE},
     "broken-zap-no-seq": {"bounds": MMU_RACE},
+    "broken-zap-after-unlock": {"bounds": MMU_RACE},
+    # Needs vGIF off and L1's STGI: the module-parameter draws and the GIF operations.
+    "broken-stgi-no-event": {"bounds": Bounds(max_vcpus=1, modparams=True)},
     # Two preemptions at exact points: Hypothesis searches the schedule of the
     # scenario the race needs (the fixture's ``scenario=``).
     "broken-zap-before-store": {"scenario": APIC_THEN_INHIBIT},
