@@ -1,12 +1,15 @@
-"""DPOR counts per configuration, and PCT vs random detection rates.
+"""DPOR and stateful-search counts per configuration, and PCT vs random detection rates.
 # ruff: noqa: E501
 
-    python benchmarks/explore.py [--seeds N]
+    python benchmarks/explore.py [--seeds N] [--stateful-only]
 
-For each configuration: executions, complete executions, equivalence classes,
-executions per class (1.0 is the limit) and seconds, next to naive enumeration
-where it is small enough. Then the share of seeds whose single schedule shows a
-bug, for uniform random choice and PCT (depth 2..4, k from a non-preemptive run).
+For each configuration: DPOR's executions, complete executions, equivalence
+classes, executions per class (1.0 is the limit), executions per class counting
+sleep-set-blocked ones, and seconds, next to naive enumeration where it is small
+enough. Then the stateful search (``explore``'s default) on the same
+configurations and on Sean's: states, executions, CPU seconds, plain and with
+sleep sets. Then the share of seeds whose single schedule shows a bug, for
+uniform random choice and PCT (depth 2..4, k from a non-preemptive run).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import time
 
 from difftest.explore import explore
+from difftest.explore.stateful import StatefulExplorer, explore_stateful
 from difftest.impls import load
 from difftest.model.scenario import Scenario, VcpuSpec
 from difftest.runner import run
@@ -57,10 +61,57 @@ CONFIGS = [
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=1000)
+    ap.add_argument("--stateful-only", action="store_true")
     args = ap.parse_args()
+    if not args.stateful_only:
+        dpor_rows()
+    stateful_rows()
+    if not args.stateful_only:
+        detection(args.seeds)
+
+
+def stateful_rows() -> None:
+    print(
+        "\nstateful search, CPU seconds ('deepened': explore's default, bounds 0, 1, 2, "
+        "then unbounded)"
+    )
+    print(
+        f"{'impl':18s} {'configuration':30s} {'states':>7s} {'execs':>7s} {'cpu s':>6s} "
+        f"{'sleep-set execs':>15s} {'cpu s':>6s} {'deepened execs':>14s} {'cpu s':>6s}  verdict"
+    )
+    configs = [c for c in CONFIGS if "bug" not in c[1]]
+    configs += [
+        ("final", "SEAN (proof)", SEAN, False),
+        ("prepatch", "SEAN (first bug)", SEAN, False),
+    ]
+    for impl, name, s, _ in configs:
+        cls = load(impl)
+        cells = []
+        for reduce in (False, True):
+            t0 = time.process_time()
+            o = StatefulExplorer(cls, s, reduce=reduce).explore()
+            cells.append((o, time.process_time() - t0))
+        t0 = time.process_time()
+        d = explore_stateful(cls, s)
+        dt = time.process_time() - t0
+        (p, ps), (r, rs) = cells
+        verdict = (
+            f"bug, {d.preemptions} preemption(s)"
+            if d.counterexample
+            else "proof"
+            if d.exhaustive
+            else "?"
+        )
+        print(
+            f"{impl:18s} {name:30s} {p.stats.states:7d} {p.stats.executions:7d} {ps:6.2f} "
+            f"{r.stats.executions:15d} {rs:6.2f} {d.stats.executions:14d} {dt:6.2f}  {verdict}"
+        )
+
+
+def dpor_rows() -> None:
     print(
         f"{'impl':18s} {'configuration':30s} {'execs':>7s} {'complete':>8s} {'classes':>7s} "
-        f"{'exec/class':>10s} {'s':>6s}  naive complete"
+        f"{'exec/class':>10s} {'+blocked':>8s} {'s':>6s}  naive complete"
     )
     for impl, name, s, naive in CONFIGS:
         o = explore(load(impl), s, preemptions=2 if "bug" in name else None)
@@ -70,11 +121,15 @@ def main() -> None:
             n = explore(load(impl), s, reduce=False, stop_on_bug=False)
             nv = f"{n.stats.complete} ({n.stats.complete / st.complete:.0f}x)"
         tag = " bug" if o.counterexample else ""
+        blocked = (st.complete + st.sleep_blocked) / st.classes if st.classes else 0.0
         print(
             f"{impl:18s} {name:30s} {st.executions:7d} {st.complete:8d} {st.classes:7d} "
-            f"{st.per_class:10.2f} {st.seconds:6.2f}  {nv}{tag}"
+            f"{st.per_class:10.2f} {blocked:8.2f} {st.seconds:6.2f}  {nv}{tag}"
         )
-    print(f"\ndetection rate over {args.seeds} seeds (one schedule each)")
+
+
+def detection(seeds: int) -> None:
+    print(f"\ndetection rate over {seeds} seeds (one schedule each)")
     for impl, name, s in (("broken-zap-no-seq", "ZAP_NO_SEQ", ZAP), ("prepatch", "SEAN", SEAN)):
         cls = load(impl)
         n, k = len(s.thread_names), estimate_k(cls, s)
@@ -83,8 +138,7 @@ def main() -> None:
             row[f"pct d={d}"] = lambda seed, d=d, n=n, k=k: PCTScheduler(n, k, d, seed)
         t0 = time.monotonic()
         rates = {
-            key: sum(run(cls, s, mk(i)).first_bug is not None for i in range(args.seeds))
-            / args.seeds
+            key: sum(run(cls, s, mk(i)).first_bug is not None for i in range(seeds)) / seeds
             for key, mk in row.items()
         }
         base = rates["random"]

@@ -100,10 +100,10 @@ def main() -> None:
     samples: dict[str, list[float]] = {name: [] for name, _ in VARIANTS}
     for _ in range(args.repeat):
         for name, fn in VARIANTS:
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             for sc, seed, sched in cs:
                 fn(impl, sc, seed, sched)
-            samples[name].append(time.perf_counter() - t0)
+            samples[name].append(time.process_time() - t0)
     med = {name: statistics.median(v) for name, v in samples.items()}
     base = med["bare generator loop"]
     print(

@@ -1,6 +1,6 @@
 """difftest against the SPIN model checker on one bounded configuration.
 
-    python -m benchmarks.spin_compare [--repeat K] [--seeds N] [--cap S]
+    python -m benchmarks.spin_compare [--repeat K] [--seeds N] [--cap S] [--proof-cap S]
 
 The configuration is Sean's scenario (``SEAN`` in tests/helpers.py): two vCPUs,
 each with an ExtINT pending and needing one IRQ window. ``benchmarks/spin/``
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -48,10 +49,17 @@ OPT_LEVELS = ("-O0", "-O2")
 PAN_ARGS = ["-m100000", "-w20"]  # search depth, 2^20 hash slots
 
 
+def child_cpu() -> float:
+    """CPU seconds used by finished child processes (spin, cc, pan) so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 @dataclass
 class SpinResult:
     compile_s: float
     pan_s: float
+    cpu_s: float  # compile plus one search, CPU seconds (robust to a loaded machine)
     errors: int
     states: int
     transitions: int
@@ -137,19 +145,24 @@ def replay_cell(model: str, schedule: list[int]) -> str:
 
 
 def spin_measure(model: str, defines: list[str], repeat: int, opt: str) -> SpinResult:
-    compiles, pans = [], []
+    compiles, pans, cpus = [], [], []
     out = ""
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as d:
             work = Path(d)
+            c0 = child_cpu()
             compiles.append(spin_build(model, defines, work, opt))
-            for _ in range(3):
+            c1 = child_cpu()
+            for i in range(3):
                 secs, out = pan(work)
                 pans.append(secs)
+                if i == 0:
+                    cpus.append(c1 - c0 + child_cpu() - c1)
     errors, states, transitions, depth, violated = parse_pan(out)
     return SpinResult(
         statistics.median(compiles),
         statistics.median(pans),
+        statistics.median(cpus),
         errors,
         states,
         transitions,
@@ -214,6 +227,34 @@ def explore_row(name: str, preemptions: int | None, cap: float) -> str:
     )
 
 
+def stateful_row(
+    name: str, cap: float, deepen: tuple[int, ...] = (0, 1, 2), reduce: bool = False
+) -> tuple[str, float | None, int]:
+    """``difftest explore``'s stateful search (by default bounds 0, 1, 2, then
+    unbounded): the row, the CPU seconds of a finished proof (None otherwise) and
+    the states stored."""
+    from difftest.explore.stateful import explore_stateful
+
+    c0 = time.process_time()
+    out = explore_stateful(
+        load(name), SEAN, deepen=deepen, deadline=time.monotonic() + cap, reduce=reduce
+    )
+    cpu = time.process_time() - c0
+    st = out.stats
+    if out.counterexample is not None:
+        verdict = f"counterexample, {out.preemptions} preemptions"
+    elif st.timed_out:
+        verdict = f"not finished in {cap:g} s"
+    else:
+        verdict = "proof (every schedule)"
+    row = (
+        f"{ms(st.seconds)} ({cpu:.2f} CPU s) | {st.executions:,} executions, {st.states:,} "
+        f"states ({st.revisits:,} executions cut at a state seen before) | {verdict}"
+    )
+    proof = cpu if out.exhaustive and out.counterexample is None else None
+    return row, proof, st.states
+
+
 def ms(s: float) -> str:
     return f"{s * 1000:,.1f} ms"
 
@@ -223,6 +264,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="SPIN builds (pan runs 3x each)")
     ap.add_argument("--seeds", type=int, default=11, help="random-search trials")
     ap.add_argument("--cap", type=float, default=30.0, help="seconds before a DFS gives up")
+    ap.add_argument(
+        "--proof-cap", type=float, default=300.0, help="seconds before the stateful proof gives up"
+    )
     args = ap.parse_args()
     missing = spin_missing()
     bugs = {"lost-window", "warn"}
@@ -271,8 +315,10 @@ def main() -> None:
     for p in (2, None):
         label = "unbounded" if p is None else f"preemptions <= {p}"
         print(
-            f"| difftest explore (DPOR), {label} | - | - | {explore_row('prepatch', p, args.cap)} |"
+            f"| difftest explore --dpor, {label} | - | - | {explore_row('prepatch', p, args.cap)} |"
         )
+    row, _, _ = stateful_row("prepatch", args.proof_cap)
+    print(f"| difftest explore (stateful, bounds 0, 1, 2, then unbounded) | - | - | {row} |")
     for label, r in spin_rows.items():
         rand_s = rand[label.partition(", cc")[0]]
         with_compile = (r.compile_s + r.pan_s) / rand_s
@@ -290,16 +336,13 @@ def main() -> None:
     else:
         for opt in OPT_LEVELS:
             r = spin_measure("final", [], args.repeat, opt)
-            if (
-                spin_final is None
-                or r.compile_s + r.pan_s < spin_final.compile_s + spin_final.pan_s
-            ):
+            if spin_final is None or r.cpu_s < spin_final.cpu_s:
                 spin_final = r
             verdict = "yes, 0 errors" if r.errors == 0 else f"{r.errors} errors: {r.violated}"
             print(
                 f"| SPIN pan {opt} | {r.compile_s:.2f} s | {ms(r.pan_s)} | "
-                f"{r.compile_s + r.pan_s:.2f} s | {r.states:,} states, {r.transitions:,} "
-                f"transitions, depth {r.depth} | {verdict} |"
+                f"{r.compile_s + r.pan_s:.2f} s ({r.cpu_s:.2f} CPU s) | {r.states:,} states, "
+                f"{r.transitions:,} transitions, depth {r.depth} | {verdict} |"
             )
     dfs_rows = []
     for bound in (0, 1, 2):
@@ -318,15 +361,28 @@ def main() -> None:
     )
     for p in (2, None):
         label = "unbounded" if p is None else f"preemptions <= {p}"
-        print(f"| difftest explore (DPOR), {label} | - | {explore_row('final', p, args.cap)} |")
+        print(f"| difftest explore --dpor, {label} | - | {explore_row('final', p, args.cap)} |")
+    proofs = []
+    for label, deepen in (("bounds 0, 1, 2, then unbounded", (0, 1, 2)), ("unbounded", ())):
+        row, proof_s, states = stateful_row("final", args.proof_cap, deepen)
+        print(f"| difftest explore (stateful, {label}) | - | {row} |")
+        proofs.append((label, proof_s, states))
     if spin_final is not None:
-        total = spin_final.compile_s + spin_final.pan_s
+        for label, proof_s, states in proofs:
+            if proof_s is None:
+                print(f"ratio difftest stateful proof ({label}) / SPIN: no proof within the cap")
+                continue
+            print(
+                f"ratio difftest stateful proof ({label}) / SPIN with compile (fastest build), "
+                f"CPU time: {proof_s / spin_final.cpu_s:.2f}x (goal < 10x); states: "
+                f"difftest {states:,}, SPIN {spin_final.states:,}"
+            )
         for bound, o in dfs_rows:
             if o.exhausted:
                 print(
                     f"ratio difftest DFS bound {bound} / SPIN (fastest build): search only "
                     f"{o.seconds / spin_final.pan_s:,.2f}x, against SPIN with compile "
-                    f"{o.seconds / total:.3f}x"
+                    f"{o.seconds / (spin_final.compile_s + spin_final.pan_s):.3f}x"
                 )
 
 

@@ -50,6 +50,11 @@ BAD_ARGS = {
     "mutants-budget-nan": (["mutants", "--budget", "nan"], "--budget nan"),
     "threads-cap": (["check", "--impl", "final", "--vcpus", "64", "--ioctls", "100"], "at most"),
     "unknown-impl": (["check", "--impl", "nosuch"], "unknown implementation"),
+    "out-name-too-long": (["check", "--impl", "final", "--out", "x" * 5000], "too long"),
+    "out-nul-byte": (["check", "--impl", "final", "--out", "a\0b"], "null byte"),
+    "replay-nul-byte": (["replay", "a\0b"], "null byte"),
+    "replay-raw-nul-byte": (["replay", "--raw", "a\0b", "--impl", "final"], "null byte"),
+    "replay-missing": (["replay", "no/such/file.json"], "No such file"),
     "no-subcommand": ([], "required"),
 }
 

@@ -103,7 +103,7 @@ BAD = {
     "schedule-out-of-range": (lambda: _edit(schedule=[0, 0, 1]), "outside 0..0"),
     "schedule-negative": (
         lambda: _edit(schedule=[-1]),
-        "schedule[0]: -1 is less than the minimum of 0",
+        "schedule[0]: thread -1 is outside 0..127",
     ),
     "no-scenario": (lambda: _edit(scenario=KeyError), "'scenario' is a required property"),
     "scenario-list": (lambda: _edit(scenario=[]), "scenario: [] is not of type 'object'"),

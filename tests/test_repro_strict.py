@@ -91,7 +91,7 @@ def test_oversized_file_is_rejected_without_reading_it_all(tmp_path: Path) -> No
     f = tmp_path / "big.json"
     with open(f, "wb") as out:
         out.truncate(MAX_FILE_BYTES * 4)  # sparse: cheap to make
-    with pytest.raises(ReproError, match="over the cap of 16,777,216"):
+    with pytest.raises(ReproError, match=f"over the cap of {MAX_FILE_BYTES:,}"):
         load(f)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from random import Random
 from typing import Protocol
 
 from difftest.engine.points import Kfunc, Point
@@ -85,6 +86,11 @@ def execute(
     state it changed. A scheduler with an ``on_step(tid, pending)`` method (the
     systematic explorers) is shown the pending points once before the first step
     (``tid`` None) and after every step, so it can tell where a step ends.
+
+    A scheduler whose ``uniform_rng()`` returns a ``random.Random`` promises to be
+    ``ChoiceScheduler`` over ``rng.randrange``; untraced, its choices are drawn
+    inline (``_run_uniform``) from the same stream, so the schedule is the same
+    as the general loop's, only cheaper (tests/test_engine_digest.py pins it).
     """
     named = world.threads()
     names = [n for n, _ in named]
@@ -99,29 +105,61 @@ def execute(
     on_step = getattr(scheduler, "on_step", None)
     if on_step is not None:
         on_step(None, pending)
+    elif snapshot is None:
+        uniform = getattr(scheduler, "uniform_rng", None)
+        rng = uniform() if uniform is not None else None
+        if (
+            rng is not None
+            and type(rng)._randbelow is Random._randbelow_with_getrandbits  # type: ignore[attr-defined]
+            and len(gens) < len(_BITS)
+        ):
+            return _run_uniform(world, rng, names, gens, pending, max_steps)
+    return _run(world, scheduler, on_step, snapshot, names, gens, pending, max_steps)
+
+
+_BITS = tuple(k.bit_length() for k in range(1024))
+
+
+def _stuck(world: World, names: list[str], pending: list[Point | None]) -> str:
+    """Every unfinished thread is blocked: report a deadlock, or "done" if none is left."""
+    if any(p is not None for p in pending):
+        blocked = ", ".join(
+            f"{names[i]} in {p.op}({p.obj})" for i, p in enumerate(pending) if p is not None
+        )
+        world.on_stuck("deadlock", blocked)
+        return "deadlock"
+    return "done"
+
+
+def _run(
+    world: World,
+    scheduler: Scheduler,
+    on_step: Callable[[int | None, list[Point | None]], None] | None,
+    snapshot: Callable[[], dict[str, object]] | None,
+    names: list[str],
+    gens: list[Kfunc | None],
+    pending: list[Point | None],
+    max_steps: int,
+) -> Execution:
+    """The general loop: any scheduler, optional tracing and ``on_step``."""
     schedule: list[int] = []
     trace: list[Step] | None = [] if snapshot is not None else None
     before = snapshot() if snapshot is not None else None
     current: int | None = None
-    n = len(gens)
+    live = [i for i, p in enumerate(pending) if p is not None]
+    next_task, halted = scheduler.next_task, world.halted
     while True:
-        runnable = [
-            i for i in range(n) if (p := pending[i]) is not None and (p.ready is None or p.ready())
-        ]
+        runnable = []
+        for i in live:
+            ready = pending[i].ready  # type: ignore[union-attr]
+            if ready is None or ready():
+                runnable.append(i)
         if not runnable:
-            if any(p is not None for p in pending):
-                blocked = ", ".join(
-                    f"{names[i]} in {pending[i].op}({pending[i].obj})"  # type: ignore[union-attr]
-                    for i in range(n)
-                    if pending[i] is not None
-                )
-                world.on_stuck("deadlock", blocked)
-                return Execution(schedule, "deadlock", trace)
-            return Execution(schedule, "done", trace)
+            return Execution(schedule, _stuck(world, names, pending), trace)
         if len(schedule) >= max_steps:
             world.on_stuck("budget", f"{max_steps} steps")
             return Execution(schedule, "budget", trace)
-        tid = scheduler.next_task(runnable, current)
+        tid = next_task(runnable, current)
         current = tid
         schedule.append(tid)
         world.current = tid
@@ -130,9 +168,11 @@ def execute(
         gen = gens[tid]
         assert point is not None and gen is not None
         stack = call_stack(gen) if trace is not None else ()
-        pending[tid] = _advance(gen)
-        if pending[tid] is None:
-            gens[tid] = None
+        try:
+            pending[tid] = next(gen)
+        except StopIteration:
+            pending[tid] = gens[tid] = None
+            live.remove(tid)
         if on_step is not None:
             on_step(tid, pending)
         if trace is not None and snapshot is not None and before is not None:
@@ -142,8 +182,104 @@ def execute(
                 Step(len(schedule) - 1, tid, point.op, point.obj, point.write, stack, changes)
             )
             before = after
-        if world.halted():
+        if halted():
             return Execution(schedule, "halted", trace)
+
+
+def _run_uniform(
+    world: World,
+    rng: Random,
+    names: list[str],
+    gens: list[Kfunc | None],
+    pending: list[Point | None],
+    max_steps: int,
+) -> Execution:
+    """``_run`` specialised to ``ChoiceScheduler(RandomSource)``, untraced: the hot
+    loop of ``difftest check``.
+
+    The choice is ``ChoiceScheduler.next_task``'s, inlined: with k > 1 runnable
+    threads it draws ``rng.randrange(k)`` exactly as ``Random._randbelow`` does
+    (k.bit_length() bits, redrawn while out of range) and indexes
+    ``[current, *other runnable threads]``; with one runnable thread it draws
+    nothing.
+    """
+    getrandbits = rng.getrandbits
+    halted = world.halted
+    # A world that records findings in a list can only halt when it grows; any
+    # other world is asked after every step.
+    findings = getattr(world, "findings", None)
+    watch = type(findings) is list
+    if not watch:
+        findings = []
+    seen = -1 if not watch else 0
+    schedule: list[int] = []
+    record = schedule.append
+    step = 0
+    current = 0
+    cur_ok = False  # the thread that ran last is live
+    live = [i for i, p in enumerate(pending) if p is not None]  # ascending
+    resume = [g.send if g is not None else None for g in gens]
+    bits = _BITS[: len(gens) + 1]
+    # The ``ready`` predicates of pending steps that have one, by thread. Only
+    # these are evaluated; while all hold, the live threads are the runnable ones
+    # and no list is built. (Predicates are pure, so their order does not matter.)
+    conds = {i: p.ready for i, p in enumerate(pending) if p is not None and p.ready is not None}
+    while True:
+        runnable = live
+        ok = cur_ok
+        if conds:
+            for i, ready in conds.items():
+                if not ready():
+                    if runnable is live:
+                        runnable = live.copy()
+                    runnable.remove(i)
+                    if i == current:
+                        ok = False
+        k = len(runnable)
+        if step >= max_steps or k == 0:
+            if k == 0:
+                return Execution(schedule, _stuck(world, names, pending))
+            world.on_stuck("budget", f"{max_steps} steps")
+            return Execution(schedule, "budget")
+        if k == 1:
+            tid = runnable[0]
+        else:
+            # ChoiceScheduler's order is [current, *the others ascending]
+            b = bits[k]
+            c = getrandbits(b)
+            while c >= k:
+                c = getrandbits(b)
+            if not ok:
+                tid = runnable[c]
+            elif c == 0:
+                tid = current
+            else:
+                tid = runnable[c - 1]
+                if tid >= current:
+                    tid = runnable[c]
+        current = tid
+        record(tid)
+        world.current = tid
+        world.now = step
+        step += 1
+        try:
+            point = pending[tid] = resume[tid](None)  # type: ignore[misc]
+        except StopIteration:
+            pending[tid] = gens[tid] = None
+            live.remove(tid)
+            cur_ok = False
+            conds.pop(tid, None)
+        else:
+            cur_ok = True
+            ready = point.ready
+            if ready is not None:
+                conds[tid] = ready
+            elif tid in conds:
+                del conds[tid]
+        if len(findings) != seen:  # type: ignore[arg-type]
+            if halted():
+                return Execution(schedule, "halted")
+            seen = len(findings) if watch else -1  # type: ignore[arg-type]
 
 
 def _advance(gen: Kfunc | None) -> Point | None:

@@ -13,7 +13,8 @@ from typing import Any
 
 
 class Point:
-    """One pending step of one thread.
+    """One pending step of one thread. Never modified once made: ``rd``, ``wr``
+    and the primitives hand out shared instances.
 
     ``ready`` is None for a step that can always run; a blocking step (rwsem
     acquisition, waiting for a kicked vCPU) gives a predicate, and the thread is
@@ -43,11 +44,25 @@ class Point:
 Kfunc = Generator[Point, None, Any]
 
 
+# Memoised points of rd() and wr(), by op then obj: a step's point is looked up,
+# not built, after its first use (the sets of ops and objects are small).
+_READS: dict[str, dict[str, Point]] = {}
+_WRITES: dict[str, dict[str, Point]] = {}
+
+
 def rd(op: str, obj: str) -> Point:
     """A READ_ONCE-style load of ``obj``."""
-    return Point(op, obj, False)
+    try:
+        return _READS[op][obj]
+    except KeyError:
+        p = _READS.setdefault(op, {})[obj] = Point(op, obj, False)
+        return p
 
 
 def wr(op: str, obj: str) -> Point:
     """A store or read-modify-write of ``obj``."""
-    return Point(op, obj, True)
+    try:
+        return _WRITES[op][obj]
+    except KeyError:
+        p = _WRITES.setdefault(op, {})[obj] = Point(op, obj, True)
+        return p

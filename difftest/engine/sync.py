@@ -19,12 +19,19 @@ class RwSem:
     the permissive form explores a superset.
     """
 
-    __slots__ = ("name", "readers", "writer")
+    __slots__ = ("name", "readers", "writer", "points")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.readers = 0
         self.writer: int | None = None
+        # down_read, up_read, down_write, up_write: made once, yielded many times
+        self.points = (
+            Point("down_read", name, True, self.can_read),
+            Point("up_read", name, True),
+            Point("down_write", name, True, self.can_write),
+            Point("up_write", name, True),
+        )
 
     def can_read(self) -> bool:
         return self.writer is None
@@ -36,43 +43,44 @@ class RwSem:
 class Mutex:
     """A sleeping or spinning lock held exclusively (``mmu_lock`` taken for write)."""
 
-    __slots__ = ("name", "owner")
+    __slots__ = ("name", "owner", "points")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.owner: int | None = None
+        self.points = (Point("lock", name, True, self.free), Point("unlock", name, True))
 
     def free(self) -> bool:
         return self.owner is None
 
 
 def down_read(sem: RwSem) -> Kfunc:
-    yield Point("down_read", sem.name, True, sem.can_read)
+    yield sem.points[0]
     sem.readers += 1
 
 
 def up_read(sem: RwSem) -> Kfunc:
-    yield Point("up_read", sem.name, True)
+    yield sem.points[1]
     sem.readers -= 1
 
 
 def down_write(sem: RwSem, tid: int) -> Kfunc:
-    yield Point("down_write", sem.name, True, sem.can_write)
+    yield sem.points[2]
     sem.writer = tid
 
 
 def up_write(sem: RwSem) -> Kfunc:
-    yield Point("up_write", sem.name, True)
+    yield sem.points[3]
     sem.writer = None
 
 
 def lock(mutex: Mutex, tid: int) -> Kfunc:
-    yield Point("lock", mutex.name, True, mutex.free)
+    yield mutex.points[0]
     mutex.owner = tid
 
 
 def unlock(mutex: Mutex) -> Kfunc:
-    yield Point("unlock", mutex.name, True)
+    yield mutex.points[1]
     mutex.owner = None
 
 

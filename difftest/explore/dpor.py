@@ -68,18 +68,28 @@ class Stats:
     complete: int = 0  # ran to the end (done, halted, deadlock, budget)
     sleep_blocked: int = 0  # abandoned: every enabled thread asleep
     pruned: int = 0  # abandoned: over the preemption bound
-    states: int = 0  # distinct prefixes visited (nodes of the exploration tree)
+    states: int = 0  # distinct prefixes (DPOR) or distinct states (stateful) visited
+    revisits: int = 0  # stateful: executions cut at a state expanded before
     classes: int = 0  # distinct Mazurkiewicz traces among complete executions
     seconds: float = 0.0
     timed_out: bool = False
     bound_hit: bool = False  # some schedule was cut by the preemption bound
+    deepest: int | None = None  # the largest preemption bound searched to the end
 
     @property
     def per_class(self) -> float:
         return self.complete / self.classes if self.classes else 0.0
 
     def add(self, o: Stats) -> None:
-        for f in ("executions", "complete", "sleep_blocked", "pruned", "states", "classes"):
+        for f in (
+            "executions",
+            "complete",
+            "sleep_blocked",
+            "pruned",
+            "states",
+            "revisits",
+            "classes",
+        ):
             setattr(self, f, getattr(self, f) + getattr(o, f))
         self.seconds += o.seconds
         self.timed_out |= o.timed_out
@@ -95,6 +105,8 @@ class Outcome:
     # Executions with a non-bug finding (perf, latency), by kind, and the first one.
     soft_kinds: dict[str, int] = field(default_factory=dict)
     soft: Result | None = None
+    kinds: set[str] = field(default_factory=set)  # every finding kind seen
+    exhaustive: bool = False  # every schedule of the scenario was covered
 
 
 class _Factory:
@@ -329,6 +341,7 @@ class Explorer:
             release(factory.keep)
             self.stats.complete += 1
             classes.add(tuple(sorted((t, c) for t, _, c in self.steps)))
+            out.kinds |= {f.kind.value for f in r.findings}
             if self.collect:
                 out.outcomes.add(outcome_key(r))
             if self.reduce and r.execution.outcome != "done":
@@ -378,7 +391,7 @@ def explore(
             stop_on_bug=stop_on_bug,
             collect=collect,
             deadline=deadline,
-            max_executions=max_executions,
+            max_executions=None if max_executions is None else max_executions - total.executions,
         )
         last = ex.explore()
         total.add(last.stats)

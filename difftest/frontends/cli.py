@@ -11,7 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
-from difftest.check import GenParams, Summary, random_check
+from difftest.check import PORTFOLIO, SEARCHES, GenParams, Summary, default_jobs, random_check
 from difftest.errors import (
     EPILOG,
     EXIT_CLEAN,
@@ -26,7 +26,7 @@ from difftest.errors import (
 )
 from difftest.frontends import output
 from difftest.frontends.interrupts import save_finding, sigterm_as_interrupt, write_repro
-from difftest.frontends.validate import validate
+from difftest.frontends.validate import parse_shard, validate
 from difftest.fuzz.decode import decode
 from difftest.impls import BUILTIN, PLUGIN_FILES, load
 from difftest.oracle.findings import MEANING, SEVERITY, Kind
@@ -44,6 +44,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "difftest.frontends.explore_cmd",
     "difftest.frontends.mutants_cmd",
     "difftest.frontends.fuzz_cmd",
+    "difftest.frontends.merge_cmd",
 )
 
 
@@ -77,6 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
     c.add_argument("--width", type=int, default=80, help="table width in columns")
     output.add_json_flag(c)
+    c.add_argument(
+        "--search",
+        choices=("portfolio", *SEARCHES),
+        default="portfolio",
+        help="schedules per run: random, PCT, POS, or all three interleaved (default)",
+    )
+    c.add_argument(
+        "--jobs", type=int, default=None, help="processes (default: every core available)"
+    )
+    c.add_argument("--shard", default=None, metavar="K/N", help="run only shard K of N (from 1)")
 
     r = sub.add_parser("replay", help="re-run a reproducer and print its interleaving")
     r.add_argument("file", type=Path)
@@ -174,7 +185,10 @@ def _internal(e: BaseException) -> int:
     plugin = _plugin_frame(e)
     if plugin is not None:
         print(short_traceback(e, plugin), end="", file=sys.stderr)
-        print(f"difftest: the plugin {plugin} raised {type(e).__name__}", file=sys.stderr)
+        print(
+            f"difftest: the plugin {plugin} raised {type(e).__name__}: {one_line(e)}",
+            file=sys.stderr,
+        )
     else:
         traceback.print_exception(e, file=sys.stderr)
         print(
@@ -207,6 +221,7 @@ def _check(args: argparse.Namespace) -> int:
         args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor, args.resets
     )
     runs = args.runs if args.runs is not None or args.time is not None else 2000
+    jobs, shard, searches = _spread(args)
     s = Summary()
     start = time.monotonic()
     with sigterm_as_interrupt():
@@ -219,6 +234,9 @@ def _check(args: argparse.Namespace) -> int:
                 params=params,
                 progress=_progress,
                 summary=s,
+                searches=searches,
+                jobs=jobs,
+                shard=shard,
             )
         except KeyboardInterrupt:  # write what was found, then exit 130
             s.interrupted = True
@@ -228,11 +246,16 @@ def _check(args: argparse.Namespace) -> int:
 
 def _check_result(args: argparse.Namespace, impl: type, params: GenParams, s: Summary) -> int:
     stopped = " (interrupted)" if s.interrupted else ""
+    jobs, shard, searches = _spread(args)
+    where = f" --shard {shard[0]}/{shard[1]}" if shard != (1, 1) else ""
     emit(
-        f"difftest check --impl {args.impl} --seed {args.seed}: {s.runs} runs{stopped}, "
-        f"{s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} steps/s",
+        f"difftest check --impl {args.impl} --seed {args.seed} --search {args.search}{where}: "
+        f"{s.runs} runs{stopped}, {s.steps} steps, {s.steps / max(s.seconds, 1e-9):,.0f} "
+        f"steps/s ({jobs} job{'s' if jobs > 1 else ''})",
         args.width,
     )
+    if s.first_bug_index is not None:
+        print(f"first bug: run {s.first_bug_index} ({searches[s.first_bug_index % len(searches)]})")
     print(*findings_lines(s.runs_with, args.width), sep="\n")
     doc = args.doc
     doc["impl"] = args.impl
@@ -244,6 +267,10 @@ def _check_result(args: argparse.Namespace, impl: type, params: GenParams, s: Su
         "steps": s.steps,
         "seconds": round(s.seconds, 3),
         "shrunk": False,
+        "search": args.search,
+        "shard": list(shard),
+        "first_bug_index": s.first_bug_index,
+        "first_soft_index": s.first_soft_index,
     }
     doc["reproducers"] = []
     first = s.first_bug or s.first_soft
@@ -270,6 +297,13 @@ def _check_result(args: argparse.Namespace, impl: type, params: GenParams, s: Su
         return EXIT_INTERRUPTED
     perf = args.fail_on_perf and s.perf_runs > 0
     return EXIT_FINDING if s.first_bug is not None or perf else EXIT_CLEAN
+
+
+def _spread(args: argparse.Namespace) -> tuple[int, tuple[int, int], tuple[str, ...]]:
+    """--jobs (default: every core), --shard and --search as check uses them."""
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    searches = PORTFOLIO if args.search == "portfolio" else (args.search,)
+    return jobs, parse_shard(args.shard), searches
 
 
 def emit(text: str, width: int = DEFAULT_WIDTH) -> None:
@@ -396,8 +430,10 @@ def _replay_raw(args: argparse.Namespace) -> int:
     try:
         with open(args.file, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise UsageError(f"{args.file}: cannot read ({e.strerror})") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the name
+        why = getattr(e, "strerror", None) or e
+        name = str(args.file).replace(chr(0), "<NUL>")
+        raise UsageError(f"{name}: cannot read ({why})") from None
     if len(data) > MAX_FILE_BYTES:
         raise UsageError(f"{args.file}: over the cap of {MAX_FILE_BYTES:,} bytes")
     scenario, scheduler = decode(data)

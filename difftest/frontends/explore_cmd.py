@@ -1,11 +1,17 @@
 """``difftest explore``: every schedule of every scenario within a bound.
 
-DPOR by default: a proof when unbounded, or the counterexample with the
-fewest preemptions the search finds. Bounded DPOR is not complete within its
-bound, so a clean bounded run is reported as such; ``--naive`` enumerates every
-schedule (within the bound, if one is given), and a clean finish of that is a
-proof within the bound. ``--pct RUNS`` samples PCT schedules instead and
-prints the paper's probability bound.
+By default a stateful search (``difftest.explore.stateful``) by increasing
+preemption bound, 0, 1, 2 and then unbounded: a shallow bug is found as fast as
+a bounded search finds it, and a clean finish is a proof over every schedule.
+With ``--preemptions P`` it stops at P: a clean finish is a proof within the
+bound. ``--dpor`` runs stateless DPOR instead (bounded DPOR is not complete
+within its bound, so a clean bounded run is not a proof); ``--naive``
+enumerates every schedule. ``--pct RUNS`` samples PCT schedules and prints the
+paper's probability bound.
+
+Exit status: 0 clean (a proof, or as far as the method stated goes), 1 a bug,
+2 bad input, 4 incomplete (time or executions ran out; the last line says how
+far the search got).
 """
 
 from __future__ import annotations
@@ -15,12 +21,15 @@ import time
 from pathlib import Path
 
 from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INCOMPLETE
-from difftest.explore.dpor import Stats, explore
+from difftest.explore.dpor import Outcome, Stats, explore
 from difftest.explore.scenarios import Bound, scenarios
+from difftest.explore.stateful import explore_stateful
 from difftest.frontends import output
 from difftest.frontends.cli import _report, _write_repro, emit, reproducer_entry
+from difftest.frontends.validate import parse_shard
 from difftest.impls import load
-from difftest.model.scenario import ScenarioError
+from difftest.model.scenario import Scenario, ScenarioError
+from difftest.oracle.findings import SEVERITY, Kind
 from difftest.runner import Result, run
 from difftest.schedulers.pct import PCTScheduler, pct_bound, pct_bound_runs
 from difftest.search.pct import estimate_k
@@ -57,16 +66,38 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--initial", default="", help="comma-separated initial inhibit reasons")
     e.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
     e.add_argument("--preemptions", type=int, default=None, help="bound (tries 0..P in turn)")
-    e.add_argument(
+    m = e.add_mutually_exclusive_group()
+    m.add_argument(
+        "--dpor",
+        action="store_true",
+        help="stateless DPOR instead of the stateful search (bounded: not a proof)",
+    )
+    m.add_argument(
         "--naive",
         action="store_true",
-        help="enumerate every schedule (no reduction): slow, but a clean finish is a proof",
+        help="enumerate every schedule, no reduction and no state caching",
+    )
+    e.add_argument(
+        "--no-deepen",
+        action="store_true",
+        help="without --preemptions: search every schedule at once, no bounded passes "
+        "first (a proof sooner, a shallow bug later)",
     )
     e.add_argument("--time", type=float, default=None, metavar="SECONDS", help="give up after")
+    e.add_argument(
+        "--max-executions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="give up after N executions in all",
+    )
     e.add_argument("--pct", type=int, default=None, metavar="RUNS", help="PCT runs per scenario")
     e.add_argument("--depth", type=int, default=3, help="PCT bug depth d")
     e.add_argument("--seed", type=int, default=0, help="PCT seed")
     e.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
+    e.add_argument(
+        "--shard", default=None, metavar="K/N", help="only scenarios K-1, K-1+N, ... (from 1)"
+    )
     e.add_argument("--width", type=int, default=80)
     output.add_json_flag(e)
     e.set_defaults(run=_explore)
@@ -75,6 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _bound(a: argparse.Namespace) -> Bound:
     if a.preemptions is not None and a.preemptions < 0:
         raise ScenarioError("--preemptions must not be negative")
+    if a.max_executions is not None and a.max_executions < 1:
+        raise ScenarioError("--max-executions must be at least 1")
     if a.pct is not None and (a.pct < 1 or a.depth < 1):
         raise ScenarioError("--pct and --depth must be at least 1")
     split = lambda s: tuple(x.strip() for x in s.split(",") if x.strip())  # noqa: E731
@@ -100,22 +133,31 @@ def _bound(a: argparse.Namespace) -> Bound:
 def _explore(a: argparse.Namespace) -> int:
     bound = _bound(a)
     impl = load(a.impl)
+    shard = parse_shard(a.shard)
+    mode = "pct" if a.pct is not None else "naive" if a.naive else "dpor" if a.dpor else "stateful"
     a.doc.update(impl=a.impl, reproducers=[])
     a.doc["explore"] = {
-        "mode": "pct" if a.pct is not None else "naive" if a.naive else "dpor",
+        "mode": mode,
         "result": "incomplete",
         "preemption_bound": a.preemptions,
         "counterexample_preemptions": None,
         "scenarios_done": 0,
         "scenarios_total": 0,  # so far, if time runs out while enumerating
+        "shard": list(shard),
     }
     deadline = time.monotonic() + a.time if a.time is not None else None
-    todo = []
-    for s in scenarios(bound):  # validates the bound before any work
+    todo: list[Scenario] = []
+    for i, s in enumerate(scenarios(bound)):  # validates the bound before any work
+        if i % shard[1] != shard[0] - 1:  # --shard K/N: every N-th scenario from the K-th
+            continue
         todo.append(s)
         a.doc["explore"]["scenarios_total"] = len(todo)
         if deadline is not None and time.monotonic() > deadline:
-            emit(f"incomplete: time ran out while enumerating scenarios ({len(todo)} so far)")
+            emit(
+                f"incomplete: time ran out while enumerating scenarios ({len(todo)} so far); "
+                "0 explored, no proof",
+                a.width,
+            )
             return EXIT_INCOMPLETE
     if a.pct is not None:
         return _pct(a, impl, todo, deadline)
@@ -123,12 +165,35 @@ def _explore(a: argparse.Namespace) -> int:
     done = 0
     soft: dict[str, int] = {}
     first_soft: Result | None = None
+    left = a.max_executions
+    o: Outcome | None = None
     for s in todo:
-        o = explore(impl, s, preemptions=a.preemptions, deadline=deadline, reduce=not a.naive)
+        if a.dpor or a.naive:
+            o = explore(
+                impl,
+                s,
+                preemptions=a.preemptions,
+                deadline=deadline,
+                reduce=not a.naive,
+                max_executions=left,
+            )
+        else:
+            o = explore_stateful(
+                impl,
+                s,
+                preemptions=a.preemptions,
+                deepen=() if a.no_deepen else (0, 1, 2),
+                deadline=deadline,
+                max_executions=left,
+            )
         total.add(o.stats)
-        for k, n in o.soft_kinds.items():
+        # Non-bug findings: counted per execution by DPOR, per kind by the stateful search.
+        counts = o.soft_kinds or {k: 1 for k in o.kinds if SEVERITY[Kind(k)] != "bug"}
+        for k, n in counts.items():
             soft[k] = soft.get(k, 0) + n
         first_soft = first_soft or o.soft
+        if left is not None:
+            left -= o.stats.executions
         if o.counterexample is not None:
             _print_counts(a, total, done + 1, len(todo))
             emit(f"counterexample with {o.preemptions} preemption(s)", a.width)
@@ -139,7 +204,16 @@ def _explore(a: argparse.Namespace) -> int:
         done += 1
     _print_counts(a, total, done, len(todo))
     if done < len(todo):
-        emit(f"incomplete: time ran out after {done} of {len(todo)} scenarios; no proof", a.width)
+        assert o is not None
+        why = "time" if deadline is not None and time.monotonic() > deadline else "executions"
+        deepest = o.stats.deepest
+        a.doc["explore"]["deepest_bound"] = deepest
+        at = "no bound" if deepest is None else f"preemption bound {deepest}"
+        emit(
+            f"incomplete: {why} ran out after {done} of {len(todo)} scenarios; scenario "
+            f"{done + 1} finished {at}, {total.executions} executions; no proof",
+            a.width,
+        )
         return EXIT_INCOMPLETE
     if soft:
         # A perf or latency finding is a finding: the run is not a proof.
@@ -150,16 +224,15 @@ def _explore(a: argparse.Namespace) -> int:
             + "); no proof",
             a.width,
         )
-        assert first_soft is not None
         if a.fail_on_perf and "irqwin-write-lock" in soft:
-            return _found(a, impl, first_soft)
+            return _found(a, impl, first_soft) if first_soft is not None else EXIT_FINDING
         return EXIT_CLEAN
     result = (
         "proof"
         if a.preemptions is None or not total.bound_hit
-        else "proof-within-bound"
-        if a.naive
         else "bounded"
+        if a.dpor
+        else "proof-within-bound"
     )
     a.doc["explore"]["result"] = result
     if result == "proof":
@@ -173,7 +246,7 @@ def _explore(a: argparse.Namespace) -> int:
     else:
         emit(
             f"bounded: no bug in any schedule DPOR reached with at most {a.preemptions} "
-            "preemption(s) (bounded DPOR is not complete within the bound; --naive is)",
+            "preemption(s) (bounded DPOR is not complete within the bound)",
             a.width,
         )
     return EXIT_CLEAN
@@ -188,13 +261,20 @@ def _print_counts(a: argparse.Namespace, t: Stats, done: int, total: int) -> Non
         states=t.states,
         seconds=round(t.seconds, 3),
     )
-    emit(
-        f"difftest explore --impl {a.impl}: {done}/{total} scenarios, "
-        f"{t.executions} executions ({t.complete} complete, {t.sleep_blocked} sleep-set "
-        f"blocked, {t.pruned} over the bound), {t.classes} equivalence classes, "
-        f"{t.per_class:.2f} executions/class, {t.states} states, {t.seconds:.1f} s",
-        a.width,
-    )
+    head = f"difftest explore --impl {a.impl}: {done}/{total} scenarios, {t.executions} executions"
+    if a.dpor or a.naive:
+        emit(
+            f"{head} ({t.complete} complete, {t.sleep_blocked} sleep-set "
+            f"blocked, {t.pruned} over the bound), {t.classes} equivalence classes, "
+            f"{t.per_class:.2f} executions/class, {t.states} states, {t.seconds:.1f} s",
+            a.width,
+        )
+    else:
+        emit(
+            f"{head} ({t.complete} complete, {t.revisits} cut at a state seen before, "
+            f"{t.sleep_blocked} sleep-set blocked), {t.states} states, {t.seconds:.1f} s",
+            a.width,
+        )
 
 
 def _found(a: argparse.Namespace, impl: type, r: Result) -> int:

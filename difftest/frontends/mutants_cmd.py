@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from difftest.frontends import output
+from difftest.frontends.validate import parse_shard
 from difftest.impls import ImplError
 from difftest.scoreboard import Cell, default_impls, render, score
 from difftest.search import SEARCHES
@@ -20,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per cell (default 5)")
     p.add_argument("--budget", type=float, default=10.0, metavar="SECONDS", help="per seed")
     p.add_argument("--shrink", action="store_true", help="report shrunk reproducer sizes")
+    p.add_argument(
+        "--shard", default=None, metavar="K/N", help="only implementations K, K+N, ... (from 1)"
+    )
     p.add_argument("--width", type=int, default=100, help="table width in columns")
     p.add_argument(
         "--vendor", choices=("svm", "vmx"), default="svm", help="scenarios for this vendor"
@@ -52,6 +56,8 @@ def _progress(cell: Cell) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         impls = _names(args.impls, default_impls(), "impls")
+        shard = parse_shard(args.shard)
+        impls = impls[shard[0] - 1 :: shard[1]]
         search_names = _names(args.searches, list(SEARCHES), "searches")
         unknown = [s for s in search_names if s not in SEARCHES]
         if unknown:
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     args.doc["mutants"] = {
         "seeds": board.seeds,
         "budget": board.budget,
+        "shard": list(shard),
         "cells": [
             {
                 "impl": c.impl,

@@ -26,6 +26,7 @@ from difftest.errors import (
 )
 
 MAX_JOBS = 256
+MAX_SHARDS = 100_000
 MAX_PREEMPTIONS = 1_000
 MAX_PCT_DEPTH = 64
 MAX_EXPLORE_VCPUS = 8  # explore canonicalises over vCPU permutations: 8! = 40,320
@@ -77,12 +78,22 @@ def check_seconds(value: float, dest: str) -> None:
 
 def _short(value: object) -> str:
     text = str(value)
-    return text if len(text) <= 24 else f"{text[:10]}...({len(text)} digits)"
+    return text if len(text) <= 80 else f"{text[:20]}...({len(text)} characters)"
 
 
 def writable_dir(path: Path, dest: str) -> None:
     """``path`` is a directory difftest can write in, or one it can create: checked
     by creating (and removing) a probe file, because root passes every access check."""
+    try:
+        _writable_dir(path, dest)
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte, a loop of links
+        why = getattr(e, "strerror", None) or e
+        raise UsageError(f"{_flag(dest)} {_short(path)}: {why}") from None
+
+
+def _writable_dir(path: Path, dest: str) -> None:
+    if "\0" in str(path):
+        raise ValueError("embedded null byte")
     probe = path
     while not probe.exists():
         if probe.is_symlink():  # dangling symlink
@@ -101,6 +112,19 @@ def writable_dir(path: Path, dest: str) -> None:
     os.unlink(name)
 
 
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``--shard K/N`` as (K, N) with 1 <= K <= N; None is (1, 1), the whole run."""
+    if text is None:
+        return (1, 1)
+    k, sep, n = text.partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit():
+        raise UsageError(f"--shard {_short(text)}: must be K/N, e.g. 1/4")
+    kk, nn = int(k), int(n)
+    if not 1 <= kk <= nn <= MAX_SHARDS:
+        raise UsageError(f"--shard {text}: K must be between 1 and N, N at most {MAX_SHARDS}")
+    return (kk, nn)
+
+
 def validate(args: argparse.Namespace) -> None:
     """Every option with a known name; raises ``UsageError`` on the first bad one."""
     cmd = getattr(args, "cmd", "")
@@ -116,6 +140,9 @@ def validate(args: argparse.Namespace) -> None:
     vcpus, ioctls = getattr(args, "vcpus", None), getattr(args, "ioctls", None)
     if isinstance(vcpus, int) and isinstance(ioctls, int) and vcpus + ioctls > MAX_THREADS:
         raise UsageError(f"--vcpus plus --ioctls is {vcpus + ioctls}: at most {MAX_THREADS}")
+    shard = getattr(args, "shard", None)
+    if isinstance(shard, str):
+        parse_shard(shard)
     for dest in OUT_DIRS:
         value = getattr(args, dest, None)
         if isinstance(value, Path):

@@ -9,6 +9,7 @@ recorded list, Hypothesis or Atheris, so one artefact replays, shrinks and fuzze
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -37,6 +38,14 @@ class ChoiceScheduler:
 
     def new_execution(self) -> None:
         pass
+
+    def uniform_rng(self) -> random.Random | None:
+        """The PRNG if every choice is ``rng.randrange(len(order))`` from it, so the
+        executor may draw inline; None otherwise (a subclass, another source)."""
+        if type(self).next_task is not ChoiceScheduler.next_task:
+            return None
+        uniform = getattr(self.source, "uniform_rng", None)
+        return uniform() if uniform is not None else None
 
     def next_task(self, runnable: Sequence[int], current: int | None) -> int:
         if len(runnable) == 1:

@@ -6,6 +6,13 @@ import random
 
 from difftest.schedulers.base import ChoiceScheduler
 
+# randrange(n) is _randbelow(n): k = n.bit_length() bits, redrawn while >= n
+# (CPython's Random when random() and getrandbits() are not overridden).
+_BELOW_BY_BITS = (
+    random.Random._randbelow  # type: ignore[attr-defined]
+    is random.Random._randbelow_with_getrandbits  # type: ignore[attr-defined]
+)
+
 
 class RandomSource:
     """Choices from ``random.Random(seed)``: the same seed gives the same stream
@@ -13,9 +20,20 @@ class RandomSource:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        self._bits = self.rng.getrandbits
 
     def draw(self, n: int) -> int:
+        if n > 0 and _BELOW_BY_BITS:  # randrange(n) without its two wrapper calls
+            k = n.bit_length()
+            r = self._bits(k)
+            while r >= n:
+                r = self._bits(k)
+            return r
         return self.rng.randrange(n)
+
+    def uniform_rng(self) -> random.Random | None:
+        """``self.rng`` while ``draw`` is ``rng.randrange`` (not overridden)."""
+        return self.rng if type(self).draw is RandomSource.draw else None
 
 
 class RandomScheduler(ChoiceScheduler):

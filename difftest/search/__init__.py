@@ -35,6 +35,8 @@ Find = Callable[..., Detection | None]
 SEARCHES: dict[str, str] = {
     "random": "difftest.search.random:find",
     "pct": "difftest.search.pct:find",
+    "pos": "difftest.search.pos:find",
+    "portfolio": "difftest.search.portfolio:find",
     "exhaustive": "difftest.search.exhaustive:find",
     "hypothesis": "difftest.search.hypothesis:find",
     "atheris": "difftest.search.atheris:find",

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import time
 
-from difftest.check import GenParams
+from difftest.check import GenParams, estimate_k
 from difftest.impls.kernel.world import World
-from difftest.model.scenario import Scenario
 from difftest.runner import run
-from difftest.schedulers.base import ChoiceScheduler
 from difftest.schedulers.pct import PCTScheduler
 from difftest.schedulers.random import RandomSource
 from difftest.search import Detection
@@ -21,14 +19,7 @@ PCT_DEPTH = 3
 RUNS_PER_SCENARIO = 4
 
 
-class _Zero:
-    def draw(self, n: int) -> int:
-        return 0
-
-
-def estimate_k(impl: type[World], scenario: Scenario) -> int:
-    """Steps of the non-preemptive schedule (every choice keeps the running thread)."""
-    return max(1, run(impl, scenario, ChoiceScheduler(_Zero())).execution.steps)
+__all__ = ["PCT_DEPTH", "estimate_k", "find"]
 
 
 def find(

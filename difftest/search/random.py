@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from difftest.check import GenParams, random_check
+import time
+
+from difftest.check import GenParams, random_check, run_seed
 from difftest.impls.kernel.world import World
 from difftest.search import Detection
 
@@ -16,16 +18,18 @@ def find(
     perf: bool = False,
 ) -> Detection | None:
     """``perf``: a run with a perf finding is a detection too (``--fail-on-perf``)."""
-    s = random_check(
-        impl,
-        seed=seed,
-        runs=None,
-        seconds=max_seconds,
-        params=params,
-        stop_on_bug=True,
-        stop_on_perf=perf,
-    )
-    found = s.first_bug or (s.first_perf if perf else None)
-    if found is None:
+    if perf:
+        start = time.monotonic()
+        i = 0
+        while time.monotonic() - start < max_seconds:
+            r = run_seed(impl, seed, i, params or GenParams())
+            i += 1
+            if r.bugs or any(f.severity == "perf" for f in r.findings):
+                return Detection(r, i, time.monotonic() - start)
         return None
-    return Detection(found, s.runs, s.seconds)
+    s = random_check(
+        impl, seed=seed, runs=None, seconds=max_seconds, params=params, stop_on_bug=True
+    )
+    if s.first_bug is None:
+        return None
+    return Detection(s.first_bug, s.runs, s.seconds)
