@@ -125,6 +125,11 @@ SET_CLEAR_PIT = Scenario(vcpus=(V("run", "apic"),), ioctls=(("set PIT_REINJ", "c
 # kind -> (implementation, scenario, must it be the first bug?)
 FIRES = {
     Kind.MISSED_INTERCEPT: ("broken-per-vcpu-irqwin", PER_VCPU_APIC_1, True),
+    Kind.BLOCKED_INJECTION: (
+        "broken-inject-gif0",
+        Scenario(vcpus=(V("sti_vmrun", "vmexit"),), ioctls=(("extint 0",),), vgif=False),
+        True,
+    ),
     Kind.WARN: ("broken-irqwin-from-set", IRQWIN_FROM_SET_WARN, True),
     Kind.LOST_WINDOW: ("prepatch", SEAN, True),
     Kind.DELAYED_WINDOW: ("prepatch", DELAYED, False),
