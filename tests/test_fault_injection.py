@@ -41,7 +41,13 @@ def _check_folder(folder: Path, before: dict[str, str]) -> dict[str, str]:
 
 
 def _kill_at_random(cmd: list[str], rnd: random.Random, latest: float, env: dict) -> int:
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    p = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as at a terminal
+    )
     time.sleep(rnd.uniform(0.0, latest))
     p.send_signal(rnd.choice([signal.SIGKILL, signal.SIGINT]))
     try:

@@ -24,6 +24,9 @@ def _start(out: Path, runs: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        # As at a terminal: a runner that started us with SIGINT ignored (a
+        # non-interactive shell's background job) must not hand that on.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
