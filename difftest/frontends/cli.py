@@ -245,7 +245,7 @@ def _check(args: argparse.Namespace) -> int:
     jobs, shard, searches = _spread(args)
     cov = change_coverage(impl, args)
     if cov is not None:
-        jobs = 1  # coverage is measured in this process
+        jobs = args.jobs = 1  # coverage is measured in this process (and the summary says so)
     s = Summary()
     start = time.monotonic()
     total = runs if args.time is None and args.shard is None else None  # a shard runs a part
