@@ -59,6 +59,9 @@ class _Node:
     key: tuple[Any, ...]
     sleep: dict[int, Footprint] = field(default_factory=dict)
     fp: Footprint | None = None
+    # every schedule from here was run or is covered by a complete state: no
+    # thread was left out by the bound and every cut met a complete state
+    whole: bool = True
 
     def cost(self, t: int) -> int:
         return self.preemptions + int(self.prev in self.enabled and t != self.prev)
@@ -78,6 +81,8 @@ class StatefulExplorer:
         collect: bool = False,
         deadline: float | None = None,
         max_executions: int | None = None,
+        complete: set[tuple[Any, ...]] | None = None,
+        intern: dict[Any, int] | None = None,
     ) -> None:
         self.impl = impl
         self.scenario = scenario
@@ -94,9 +99,17 @@ class StatefulExplorer:
         self.deadline = deadline
         self.max_executions = max_executions
         self.nodes: list[_Node] = []
-        self.visited: dict[tuple[Any, ...], int] = {}  # key -> fewest preemptions seen
-        self.on_path: dict[tuple[Any, ...], int] = {}  # key -> depth, along the current path
-        self.intern: dict[Any, int] = {}
+        # state -> the thread that ran last (None: it cannot run now) -> the
+        # fewest preemptions it was expanded with
+        self.visited: dict[tuple[Any, ...], dict[int | None, int]] = {}
+        # state (without the last thread) -> depth of its first expansion along the
+        # current path
+        self.on_path: dict[tuple[Any, ...], int] = {}
+        self.intern: dict[Any, int] = intern if intern is not None else {}
+        # States (keys without the last thread) whose every schedule a search has
+        # covered; shared by the searches of an iterative deepening (with their
+        # ``intern``), so a later bound cuts there instead of expanding again.
+        self.complete: set[tuple[Any, ...]] = complete if complete is not None else set()
         self.cycle: tuple[int, int] | None = None  # (depth of first visit, depth now)
         self.stats = Stats()
 
@@ -115,6 +128,14 @@ class StatefulExplorer:
         self.keyer: StateKey | None = None
         self.pending: Sequence[Point | None] = ()
         self.child_sleep: dict[int, Footprint] = {}
+
+    def prefix(self) -> list[int]:
+        """The path to the state to expand, for the executor to replay without
+        asking (with sleep sets, every replayed step's footprint is needed)."""
+        if self.reduce:
+            return []
+        self.k = len(self.nodes)
+        return [n.chosen for n in self.nodes]
 
     def on_step(self, tid: int | None, pending: list[Point | None]) -> None:
         self.pending = pending
@@ -148,26 +169,36 @@ class StatefulExplorer:
             return self._run(node.chosen)
         if self.keyer is None:
             self.keyer = StateKey(self.world, self.gens, self.intern)
-        key = self.keyer.key(self.pending)
-        if self.bound is not None:
-            key = (*key, current)
+        base = self.keyer.key(self.pending)
+        if base in self.complete:
+            raise _Cut  # a whole state: every schedule from here was covered
         if self.reduce:
-            return self._run(self._expand_reduced(key, runnable, current, k))
-        # preemptions so far; unbounded they do not matter: every state once
+            return self._run(self._expand_reduced(base, runnable, current, k))
+        # Bounded, the last thread matters only if it can run (switching away is
+        # then a preemption). Unbounded, preemptions do not matter: every state once.
+        last = current if self.bound is not None and current in runnable else None
+        key = (*base, last) if self.bound is not None else base
         pre = (
             self.nodes[-1].cost(self.nodes[-1].chosen)
             if self.nodes and self.bound is not None
             else 0
         )
-        seen = self.visited.get(key)
-        if seen is not None and seen <= pre:
-            if key in self.on_path and self.cycle is None:
-                first = self.on_path[key]
-                if self.nodes[first].preemptions == pre:
+        seen = self.visited.get(base)
+        if seen is not None and _covered(seen, last, pre):
+            first = self.on_path.get(base)
+            if first is not None and self.cycle is None:
+                # back at a state being expanded: going round again costs no
+                # preemption if the loop cost none and its first step is free now
+                a = self.nodes[first]
+                if a.preemptions == pre and last in (None, a.chosen):
                     self.cycle = (first, k)
+            if self.nodes:
+                self.nodes[-1].whole = False  # covered only if that visit turns out whole
             raise _Cut
-        self.visited[key] = pre
-        self.on_path[key] = k
+        if seen is None:
+            seen = self.visited[base] = {}
+        seen[last] = pre
+        self.on_path.setdefault(base, k)
         self.stats.states += 1
         enabled = tuple(runnable)
         order = [current, *(t for t in enabled if t != current)] if current in enabled else enabled
@@ -175,6 +206,7 @@ class StatefulExplorer:
         cands = [t for t in order if self.bound is None or node.cost(t) <= self.bound]
         if len(cands) < len(order):
             self.stats.bound_hit = True
+            node.whole = False
         node.chosen, node.todo = cands[0], cands[1:]
         self.nodes.append(node)
         return node.chosen
@@ -219,8 +251,15 @@ class StatefulExplorer:
                 node.fp = None
                 return True
             self.nodes.pop()
-            if self.on_path.get(node.key) == len(self.nodes):
-                del self.on_path[node.key]
+            base = node.key[:-1] if self.bound is not None and not self.reduce else node.key
+            if self.on_path.get(base) == len(self.nodes):
+                del self.on_path[base]
+            if self.reduce:
+                continue  # sleep sets prune schedules: no state is known whole
+            if node.whole:
+                self.complete.add(node.key[:-1] if self.bound is not None else node.key)
+            elif self.nodes:
+                self.nodes[-1].whole = False
         return False
 
     def explore(self) -> Outcome:
@@ -286,6 +325,22 @@ class StatefulExplorer:
         return False
 
 
+def _covered(seen: dict[int | None, int], last: int | None, pre: int) -> bool:
+    """Whether a state reached with ``pre`` preemptions after thread ``last`` is
+    covered by its earlier expansions (``seen``: last thread -> preemptions).
+
+    The cost of a schedule from the state depends on the last thread only at its
+    first step, by at most one preemption, and not at all when the last thread
+    cannot run (``None``). So an expansion after the same thread or after none
+    with no more preemptions, or after any thread with fewer, explored every
+    schedule this visit could still afford.
+    """
+    for t, p in seen.items():  # noqa: SIM110 (called at every state)
+        if p < pre or (p == pre and (t == last or t is None)):
+            return True
+    return False
+
+
 def explore_stateful(
     impl: type[World],
     scenario: Scenario,
@@ -315,6 +370,10 @@ def explore_stateful(
     last: Outcome | None = None
     kinds: set[str] = set()
     outcomes: set[tuple[object, ...]] = set()
+    # states a search covered whole, cut by the later ones (keys are interned
+    # in one table, so they compare across searches)
+    complete: set[tuple[Any, ...]] = set()
+    intern: dict[Any, int] = {}
     for b in bounds:
         ex = StatefulExplorer(
             impl,
@@ -325,6 +384,8 @@ def explore_stateful(
             collect=collect,
             deadline=deadline,
             max_executions=None if max_executions is None else max_executions - total.executions,
+            complete=complete,
+            intern=intern,
         )
         last = ex.explore()
         total.add(last.stats)
