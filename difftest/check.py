@@ -78,6 +78,10 @@ class Summary:
     interrupted: bool = False  # set by a caller that stopped the runs (Ctrl-C, SIGTERM)
 
     @property
+    def perf_runs(self) -> int:
+        return sum(n for k, n in self.runs_with.items() if SEVERITY[Kind(k)] == "perf")
+
+    @property
     def bug_runs(self) -> int:
         return sum(n for k, n in self.runs_with.items() if SEVERITY[Kind(k)] == "bug")
 

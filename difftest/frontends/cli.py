@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
         help="where ExtINTs come from: pic (in-kernel i8259), split (KVM_INTERRUPT), xen "
         "(upcall vector), legacy (the narrow model of old reproducers); any: drawn per run",
     )
+    c.add_argument(
+        "--fail-on-perf",
+        action="store_true",
+        help="exit 1 on a perf finding too (a write lock the lazy IRQ-window path avoids)",
+    )
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
     c.add_argument("--width", type=int, default=80, help="table width in columns")
@@ -342,7 +347,8 @@ def _check_result(
         emit(f"unshrunk:   {saved.unshrunk}", args.width)
     if s.interrupted or saved.stopped:
         return EXIT_INTERRUPTED
-    return EXIT_FINDING if s.first_bug is not None else EXIT_CLEAN
+    perf = getattr(args, "fail_on_perf", False) and s.perf_runs > 0
+    return EXIT_FINDING if s.first_bug is not None or perf else EXIT_CLEAN
 
 
 def _spread(args: argparse.Namespace) -> tuple[int, tuple[int, int], tuple[str, ...]]:

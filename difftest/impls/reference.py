@@ -101,8 +101,10 @@ class Reference(Prepatch):
         return False
 
     def kvm_apic_accept_events(self, vcpu: VCpu) -> Kfunc:
+        pending = self.kvm_apic_has_pending_init_or_sipi(vcpu)
         yield from super().kvm_apic_accept_events(vcpu)
-        self.spec_apply()  # INIT: into wait-for-SIPI, LVT0 masked; SIPI: runnable
+        if pending:
+            self.spec_apply()  # INIT: into wait-for-SIPI, LVT0 masked; SIPI: runnable
 
     def kvm_arch_vcpu_ioctl_set_mpstate(self, vcpu: VCpu, mp_state: MpState) -> Kfunc:
         yield from super().kvm_arch_vcpu_ioctl_set_mpstate(vcpu, mp_state)

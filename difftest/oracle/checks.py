@@ -114,7 +114,9 @@ def check_quiescent(w: Checked) -> None:
         # off on that vCPU anyway: only L1 waiters need the VM-wide inhibit now.
         # Nor does a window parked behind GIF=0 without vGIF: STGI's intercept is
         # the window there.
-        waiting_l1 = [v.name for v in outstanding if not spec.window_parked(vm, v)]
+        waiting_l1 = [
+            v.name for v in outstanding if not v.guest_mode and not spec.window_parked(vm, v)
+        ]
         if waiting_l1 and not irqwin:
             w.finding(
                 Kind.MISSING_INHIBIT,

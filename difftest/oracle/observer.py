@@ -98,7 +98,8 @@ class Observer:
             vcpu.ghost_unevaluated = True
 
     def _saw_event_evaluation(self, vcpu: VCpu) -> None:
-        vcpu.ghost_unevaluated = False
+        if vcpu.ghost_unevaluated:  # written only on a change: a footprint stays exact
+            vcpu.ghost_unevaluated = False
 
     # -- primitives -------------------------------------------------------
 

@@ -134,7 +134,7 @@ class Svm:
             yield from self.kvm_make_request(KVM_REQ_APICV_UPDATE, vcpu)
 
     def nested_svm_vmexit(self, vcpu: VCpu) -> Kfunc:
-        yield wr("nested_svm_vmexit: leave_guest_mode; switch to vmcb01", f"{vcpu.name}.vmcb")
+        yield wr("nested_svm_vmexit: switch to vmcb01", f"{vcpu.name}.vmcb")
         vcpu.guest_mode = False
         legacy = self.vm.irq_source == "legacy"
         if not legacy:

@@ -190,6 +190,19 @@ class World(Observer):
             self.finished[tid] = True
             return
 
+    def vcpu_block(self, vcpu: VCpu) -> Kfunc:
+        """x86.c vcpu_block() for a vCPU in wait-for-SIPI: sleep until
+        kvm_arch_vcpu_runnable() (an INIT or SIPI pending and allowed), then accept
+        it. Returns False if none ever comes: the run is over, the vCPU sleeps on.
+        Runtime, like vcpu_idle(): the sleep is the scheduler's business."""
+        self.idle[vcpu.id] = True  # bookkeeping: quiescence detection
+        yield Point("kvm_vcpu_block", f"{vcpu.name}.apic", False, lambda: self._wake(vcpu))
+        self.idle[vcpu.id] = False
+        if not self._wfs_wakeup(vcpu):
+            return False
+        yield from self.kvm_apic_accept_events(vcpu)
+        return True
+
     def _wake(self, vcpu: VCpu) -> bool:
         """Work for ``vcpu``, or nothing left for anyone. A vCPU in wait-for-SIPI
         serves no request: only an INIT or a SIPI wakes it."""

@@ -7,7 +7,7 @@ Only what the IRQ-window patches leave alone is here; the functions they change
 
 from __future__ import annotations
 
-from difftest.engine.points import Kfunc, Point, rd, wr
+from difftest.engine.points import Kfunc, rd, wr
 from difftest.engine.sync import down_read, down_write, lock, unlock, up_read, up_write
 from difftest.model.state import (
     KVM_REQ_APICV_UPDATE,
@@ -254,18 +254,6 @@ class X86Reset:
 
     def kvm_vcpu_running(self, vcpu: VCpu) -> bool:
         return vcpu.mp_state == MpState.RUNNABLE
-
-    def vcpu_block(self, vcpu: VCpu) -> Kfunc:
-        """x86.c vcpu_block(): sleep until kvm_arch_vcpu_runnable(), which in
-        wait-for-SIPI means an INIT or SIPI is pending and allowed, then accept it.
-        Returns False if none ever comes: the run is over, the vCPU sleeps on."""
-        self.idle[vcpu.id] = True  # bookkeeping: quiescence detection
-        yield Point("kvm_vcpu_block", f"{vcpu.name}.apic", False, lambda: self._wake(vcpu))
-        self.idle[vcpu.id] = False
-        if not self._wfs_wakeup(vcpu):
-            return False
-        yield from self.kvm_apic_accept_events(vcpu)
-        return True
 
     def _wfs_wakeup(self, vcpu: VCpu) -> bool:
         """kvm_vcpu_has_events() for a vCPU in wait-for-SIPI (IF=0 after a reset,
