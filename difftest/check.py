@@ -50,6 +50,9 @@ class GenParams:
     nested: bool = True
     vendor: str = "svm"
     irq_source: str = ANY  # drawn per run from GEN_IRQ_SOURCES; "legacy": the old stream
+    # Userspace resets and INIT/SIPI IPIs in the alphabets (wider sources): off by
+    # default, as final's INIT/reset finding (README) would fail every check.
+    resets: bool = False
 
     def scenario(self, src: ChoiceSource) -> Scenario:
         """A scenario of this shape, every decision drawn from ``src``."""
@@ -61,6 +64,7 @@ class GenParams:
             nested=self.nested,
             vendor=self.vendor,
             irq_source=self.irq_source,
+            resets=self.resets,
         )
 
 

@@ -85,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         "(upcall vector), legacy (the narrow model of old reproducers); any: drawn per run",
     )
     c.add_argument(
+        "--resets",
+        action="store_true",
+        help="also userspace resets and INIT/SIPI IPIs (final's INIT/reset finding, README)",
+    )
+    c.add_argument(
         "--fail-on-perf",
         action="store_true",
         help="exit 1 on a perf finding too (a write lock the lazy IRQ-window path avoids)",
@@ -244,7 +249,13 @@ def _check(args: argparse.Namespace) -> int:
     if args.mutate and plugin_file(impl) is None:
         raise ImplError("--mutate applies to a plugin (FILE.py:CLASS)")
     params = GenParams(
-        args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor, args.irq_source
+        args.vcpus,
+        args.ioctls,
+        args.ops,
+        not args.no_nested,
+        args.vendor,
+        args.irq_source,
+        args.resets,
     )
     runs = args.runs if args.runs is not None or args.time is not None else 2000
     jobs, shard, searches = _spread(args)

@@ -181,7 +181,9 @@ class World(Observer):
                 yield from self.vcpu_enter_guest(vcpu, "run")
                 self.idle[tid] = True
                 continue
-            if vcpu.mp_state != MpState.RUNNABLE and self._wfs_wakeup(vcpu):
+            if self._wfs_wakeup(vcpu):
+                # kvm_vcpu_has_events(): a pending INIT/SIPI wakes a halted vCPU
+                # too (an INIT latched while GIF was 0, once vGIF sets it again).
                 self.idle[tid] = False
                 yield from self.kvm_apic_accept_events(vcpu)  # vcpu_block()
                 self.idle[tid] = True
@@ -205,11 +207,11 @@ class World(Observer):
 
     def _wake(self, vcpu: VCpu) -> bool:
         """Work for ``vcpu``, or nothing left for anyone. A vCPU in wait-for-SIPI
-        serves no request: only an INIT or a SIPI wakes it."""
-        if vcpu.mp_state == MpState.RUNNABLE:
-            if vcpu.requests:
-                return True
-        elif self._wfs_wakeup(vcpu):
+        serves no request: only an INIT or a SIPI wakes it (and a pending, allowed
+        INIT or SIPI wakes a runnable one too)."""
+        if vcpu.mp_state == MpState.RUNNABLE and vcpu.requests:
+            return True
+        if (vcpu.init_pending or vcpu.sipi_pending) and self._wfs_wakeup(vcpu):
             return True
         idle, finished = self.idle, self.finished
         for i in range(len(idle)):  # plain loops: this is polled at every step
