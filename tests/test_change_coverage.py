@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 from difftest.check import GenParams, random_check
 from difftest.frontends.cli import main
 from difftest.impls import load
+from difftest.plugin.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 
 UNREACHABLE = """
 from difftest.impls.final import Final
