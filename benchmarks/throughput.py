@@ -4,6 +4,7 @@ one core.
 
     python -m benchmarks.throughput [--runs N] [--repeat K]
     python -m benchmarks.throughput --against REV [--impl final] [--runs N] [--repeat K]
+        [--irq-source legacy|default]
 
 Without ``--against``: the median of K repeats per built-in version, in process,
 and each one's ratio to the reference.
@@ -13,7 +14,10 @@ runs the same N runs of ``--impl`` from this tree and from REV's tree, each in a
 fresh interpreter, alternating K times so that load on a shared machine hits both
 alike. Prints both medians and the ratio (this tree / REV), by wall time and by
 the process's CPU time (less disturbed by other load on a shared machine), and
-checks that both trees executed the same number of steps.
+checks that both trees executed the same number of steps. The scenarios use the
+legacy interrupt source by default, which every revision draws identically, so
+both trees run the very same executions; ``--irq-source default`` runs this
+tree's default scenarios instead (a different workload from an older tree's).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from difftest.check import GenParams, run_seed
 from difftest.impls import load
 impl, runs = load(sys.argv[1]), int(sys.argv[2])
 params = GenParams(vcpus=3, ioctls=1, ops=4)
+if sys.argv[3] != "default" and hasattr(params, "irq_source"):
+    params.irq_source = sys.argv[3]
 steps = 0
 t0, c0 = time.perf_counter(), time.process_time()
 for i in range(runs):
@@ -78,10 +84,10 @@ def in_process(runs: int, repeat: int) -> None:
         print(f"{name:26s} {eps:12,.0f} {sps:10,.0f} {eps / ref:12.2f}x")
 
 
-def _worker(tree: Path, impl: str, runs: int) -> dict[str, float]:
+def _worker(tree: Path, impl: str, runs: int, source: str) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"}
     out = subprocess.run(
-        [sys.executable, "-c", WORKER, impl, str(runs)],
+        [sys.executable, "-c", WORKER, impl, str(runs), source],
         cwd=tree,
         env=env,
         capture_output=True,
@@ -94,7 +100,7 @@ def _worker(tree: Path, impl: str, runs: int) -> dict[str, float]:
     return d
 
 
-def against(rev: str, impl: str, runs: int, repeat: int) -> None:
+def against(rev: str, impl: str, runs: int, repeat: int, source: str) -> None:
     sha = subprocess.run(
         ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -110,13 +116,16 @@ def against(rev: str, impl: str, runs: int, repeat: int) -> None:
             steps: dict[str, set[float]] = {k: set() for k in trees}
             for _ in range(repeat):
                 for label, tree in trees.items():
-                    d = _worker(tree, impl, runs)
+                    d = _worker(tree, impl, runs, source)
                     rates[label].append(d["steps"] / d["seconds"])
                     cpu[label].append(d["steps"] / d["cpu"])
                     steps[label].add(d["steps"])
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(other)], cwd=ROOT)
-    print(f"{impl}, standard scenario, {runs} runs per sample, {repeat} alternated samples each")
+    print(
+        f"{impl}, standard scenario, interrupt source {source}, {runs} runs per sample, "
+        f"{repeat} alternated samples each"
+    )
     print("| tree | steps | median steps/s (wall) | min | max | median steps/s (CPU) |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, r in rates.items():
@@ -138,9 +147,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--against", metavar="REV", help="git revision to compare with")
     ap.add_argument("--impl", default="final", help="with --against: the version to run")
+    ap.add_argument(
+        "--irq-source",
+        default="legacy",
+        help="with --against: the scenarios' interrupt source; 'legacy' (the default) "
+        "draws the scenarios every revision draws, so both trees run identical "
+        "executions (the step counts must match); 'default' uses this tree's default",
+    )
     args = ap.parse_args()
     if args.against:
-        against(args.against, args.impl, args.runs, args.repeat)
+        against(args.against, args.impl, args.runs, args.repeat, args.irq_source)
     else:
         in_process(args.runs, args.repeat)
 

@@ -8,6 +8,7 @@ scenario is all that is needed to get the identical execution back.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from random import Random
@@ -202,6 +203,11 @@ def _run_uniform(
     (k.bit_length() bits, redrawn while out of range) and indexes
     ``[current, *other runnable threads]``; with one runnable thread it draws
     nothing.
+
+    The runnable set is ``_run``'s, with fewer predicate calls: a thread waiting
+    on a lock (its point's ``lock`` is set) keeps the lock's answer until a step
+    on that lock runs (``difftest.engine.sync``), and is kept out of ``avail``
+    while refused; other predicates are evaluated at every step.
     """
     getrandbits = rng.getrandbits
     halted = world.halted
@@ -216,22 +222,34 @@ def _run_uniform(
     record = schedule.append
     step = 0
     current = 0
-    cur_ok = False  # the thread that ran last is live
-    live = [i for i, p in enumerate(pending) if p is not None]  # ascending
+    cur_ok = False  # the thread that ran last is live and not refused a lock
     resume = [g.send if g is not None else None for g in gens]
     bits = _BITS[: len(gens) + 1]
-    # The ``ready`` predicates of pending steps that have one, by thread. Only
-    # these are evaluated; while all hold, the live threads are the runnable ones
-    # and no list is built. (Predicates are pure, so their order does not matter.)
-    conds = {i: p.ready for i, p in enumerate(pending) if p is not None and p.ready is not None}
+    # Predicates evaluated at every step, by thread. (Predicates are pure, so
+    # their order does not matter.)
+    conds: dict[int, Callable[[], bool]] = {}
+    # Threads waiting on a lock, with their points; those it refuses now.
+    waits: dict[int, Point] = {}
+    refused: set[int] = set()
+    for i, p in enumerate(pending):
+        if p is not None and p.ready is not None:
+            if p.lock is not None:
+                waits[i] = p
+                if not p.ready():
+                    refused.add(i)
+            else:
+                conds[i] = p.ready
+    # Live threads not refused a lock, ascending: the runnable set while every
+    # predicate in ``conds`` holds.
+    avail = [i for i, p in enumerate(pending) if p is not None and i not in refused]
     while True:
-        runnable = live
+        runnable = avail
         ok = cur_ok
         if conds:
             for i, ready in conds.items():
                 if not ready():
-                    if runnable is live:
-                        runnable = live.copy()
+                    if runnable is avail:
+                        runnable = avail.copy()
                     runnable.remove(i)
                     if i == current:
                         ok = False
@@ -262,20 +280,48 @@ def _run_uniform(
         world.current = tid
         world.now = step
         step += 1
+        lock = pending[tid].lock  # type: ignore[union-attr]
         try:
             point = pending[tid] = resume[tid](None)  # type: ignore[misc]
         except StopIteration:
             pending[tid] = gens[tid] = None
-            live.remove(tid)
+            avail.remove(tid)
             cur_ok = False
-            conds.pop(tid, None)
+            if conds:
+                conds.pop(tid, None)
+            if waits:
+                waits.pop(tid, None)
         else:
             cur_ok = True
             ready = point.ready
-            if ready is not None:
+            if ready is None:
+                if conds and tid in conds:
+                    del conds[tid]
+                if waits and tid in waits:
+                    del waits[tid]
+            elif point.lock is None:
                 conds[tid] = ready
-            elif tid in conds:
-                del conds[tid]
+                if waits and tid in waits:
+                    del waits[tid]
+            else:
+                if conds and tid in conds:
+                    del conds[tid]
+                waits[tid] = point
+                if not ready():
+                    refused.add(tid)
+                    avail.remove(tid)
+                    cur_ok = False
+        if lock is not None and waits:
+            # a step on a lock: ask the threads waiting on it again
+            for i, p in waits.items():
+                if p.lock is lock and i != tid:
+                    if p.ready():  # type: ignore[misc]
+                        if i in refused:
+                            refused.discard(i)
+                            insort(avail, i)
+                    elif i not in refused:
+                        refused.add(i)
+                        avail.remove(i)
         if len(findings) != seen:  # type: ignore[arg-type]
             if halted():
                 return Execution(schedule, "halted")

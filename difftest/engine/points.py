@@ -19,9 +19,14 @@ class Point:
     ``ready`` is None for a step that can always run; a blocking step (rwsem
     acquisition, waiting for a kicked vCPU) gives a predicate, and the thread is
     not runnable while it is false.
+
+    ``lock`` is set on the points of a lock primitive (``difftest.engine.sync``):
+    the lock whose fields its ``ready`` reads. Those fields change only in the
+    steps of that lock's own points, so the executor re-evaluates a waiting
+    acquisition only after such a step instead of at every step.
     """
 
-    __slots__ = ("op", "obj", "write", "ready")
+    __slots__ = ("op", "obj", "write", "ready", "lock")
 
     def __init__(
         self,
@@ -29,11 +34,13 @@ class Point:
         obj: str,
         write: bool,
         ready: Callable[[], bool] | None = None,
+        lock: object = None,
     ) -> None:
         self.op = op
         self.obj = obj
         self.write = write
         self.ready = ready
+        self.lock = lock
 
     def __repr__(self) -> str:
         return f"Point({self.op!r}, {self.obj!r}, {'w' if self.write else 'r'})"
@@ -65,4 +72,25 @@ def wr(op: str, obj: str) -> Point:
         return _WRITES[op][obj]
     except KeyError:
         p = _WRITES.setdefault(op, {})[obj] = Point(op, obj, True)
+        return p
+
+
+class Points(dict):  # type: ignore[type-arg]
+    """Scheduling points made on first use by ``make(*key)``, then looked up.
+
+    For a yield whose op or object names a vCPU or a request: formatting them
+    (and looking the point up in ``rd``/``wr``) at every step costs more than
+    the step's kernel code, so the kernel function yields ``TABLE[req, vcpu.name]``
+    from a table defined next to it, ``make`` spelling out the point as
+    ``rd``/``wr`` would. Keys must be immutable and few (names, requests, ops).
+    """
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[..., Point]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: object) -> Point:
+        p = self[key] = self.make(*key) if type(key) is tuple else self.make(key)
         return p

@@ -4,6 +4,10 @@ Each acquisition is one step whose ``ready`` predicate says whether it can be
 granted now, so a blocked thread is simply not runnable and "every thread blocked"
 is a deadlock the executor can see. Releases are steps too: another thread may run
 between the last access under a lock and its release.
+
+A lock's fields change only here, in the step that follows one of the lock's own
+points (``Point.lock``); the executor relies on that to re-evaluate a waiting
+acquisition only after a step on the same lock.
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ class RwSem:
         self.on_write: Callable[[], None] | None = None
         # down_read, up_read, down_write, up_write: made once, yielded many times
         self.points = (
-            Point("down_read", name, True, self.can_read),
-            Point("up_read", name, True),
-            Point("down_write", name, True, self.can_write),
-            Point("up_write", name, True),
+            Point("down_read", name, True, self.can_read, self),
+            Point("up_read", name, True, None, self),
+            Point("down_write", name, True, self.can_write, self),
+            Point("up_write", name, True, None, self),
         )
 
     def can_read(self) -> bool:
@@ -53,7 +57,10 @@ class Mutex:
     def __init__(self, name: str) -> None:
         self.name = name
         self.owner: int | None = None
-        self.points = (Point("lock", name, True, self.free), Point("unlock", name, True))
+        self.points = (
+            Point("lock", name, True, self.free, self),
+            Point("unlock", name, True, None, self),
+        )
 
     def free(self) -> bool:
         return self.owner is None

@@ -27,6 +27,7 @@ state and the kinds of its findings.
 from __future__ import annotations
 
 import enum
+import functools
 import gc
 import types
 from collections.abc import Sequence
@@ -185,6 +186,8 @@ class StateKey:
             return ("point", v.op, v.obj, v.write, self._local(v.ready))
         if isinstance(v, types.MethodType):
             return ("method", v.__func__.__qualname__, self._local(v.__self__))
+        if isinstance(v, functools.partial):
+            return ("partial", self._local(v.func), self._local(v.args), self._local(v.keywords))
         if isinstance(v, types.FunctionType):
             cells = v.__closure__ or ()
             return ("fn", v.__code__, tuple(self._local(c.cell_contents) for c in cells))

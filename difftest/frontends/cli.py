@@ -12,7 +12,6 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage, plugin_file, report, summarize
 from difftest.check import PORTFOLIO, SEARCHES, GenParams, Summary, default_jobs, random_check
 from difftest.errors import (
     EPILOG,
@@ -33,8 +32,15 @@ from difftest.frontends.validate import parse_shard, validate
 from difftest.fuzz.decode import decode
 from difftest.impls import BUILTIN, PLUGIN_FILES, ImplError, load, plugin_sha256
 from difftest.model.scenario import ANY, IRQ_SOURCES, Scenario
-from difftest.mutate import mutants
 from difftest.oracle.findings import MEANING, SEVERITY, Finding, Kind
+from difftest.plugin.change_coverage import (
+    EXIT_UNCOVERED,
+    ChangeCoverage,
+    plugin_file,
+    report,
+    summarize,
+)
+from difftest.plugin.mutate import mutants
 from difftest.report import timeline
 from difftest.report.causal import pick, traced
 from difftest.report.digest import Digest, build, digest_lines, render_brief
@@ -261,7 +267,7 @@ def _check(args: argparse.Namespace) -> int:
     jobs, shard, searches = _spread(args)
     cov = change_coverage(impl, args)
     if cov is not None:
-        jobs = 1  # coverage is measured in this process
+        jobs = args.jobs = 1  # coverage is measured in this process (and the summary says so)
     s = Summary()
     start = time.monotonic()
     total = runs if args.time is None and args.shard is None else None  # a shard runs a part

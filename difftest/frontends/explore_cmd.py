@@ -17,7 +17,9 @@ far the search got).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INCOMPLETE
@@ -25,10 +27,19 @@ from difftest.explore.dpor import Outcome, Stats, explore
 from difftest.explore.scenarios import Bound, scenarios
 from difftest.explore.stateful import explore_stateful
 from difftest.frontends import output
-from difftest.frontends.cli import _report, _write_repro, emit, reproducer_entry
+from difftest.frontends.cli import (
+    _report,
+    _write_repro,
+    add_coverage_args,
+    change_coverage,
+    emit,
+    finish_coverage,
+    reproducer_entry,
+)
 from difftest.frontends.validate import parse_shard
 from difftest.impls import load
 from difftest.model.scenario import IRQ_SOURCES, Scenario, ScenarioError
+from difftest.plugin.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 from difftest.runner import Result, run
 from difftest.schedulers.pct import PCTScheduler, pct_bound, pct_bound_runs
 from difftest.search.pct import estimate_k
@@ -101,6 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--shard", default=None, metavar="K/N", help="only scenarios K-1, K-1+N, ... (from 1)"
     )
     e.add_argument("--width", type=int, default=80)
+    add_coverage_args(e)
     output.add_json_flag(e)
     e.set_defaults(run=_explore)
 
@@ -136,6 +148,7 @@ def _explore(a: argparse.Namespace) -> int:
     bound = _bound(a)
     impl = load(a.impl)
     shard = parse_shard(a.shard)
+    cov = change_coverage(impl, a)  # validates the coverage flags before any work
     mode = "pct" if a.pct is not None else "naive" if a.naive else "dpor" if a.dpor else "stateful"
     a.doc.update(impl=a.impl, reproducers=[])
     a.doc["explore"] = {
@@ -162,30 +175,15 @@ def _explore(a: argparse.Namespace) -> int:
             )
             return EXIT_INCOMPLETE
     if a.pct is not None:
-        return _pct(a, impl, todo, deadline)
+        return _pct(a, impl, todo, deadline, cov)
     total = Stats()
     done = 0
     left = a.max_executions
     o: Outcome | None = None
+    start = time.monotonic()
     for s in todo:
-        if a.dpor or a.naive:
-            o = explore(
-                impl,
-                s,
-                preemptions=a.preemptions,
-                deadline=deadline,
-                reduce=not a.naive,
-                max_executions=left,
-            )
-        else:
-            o = explore_stateful(
-                impl,
-                s,
-                preemptions=a.preemptions,
-                deepen=() if a.no_deepen else (0, 1, 2),
-                deadline=deadline,
-                max_executions=left,
-            )
+        with cov if cov is not None else contextlib.nullcontext():
+            o = _search(a, impl, s, deadline, left)
         total.add(o.stats)
         if left is not None:
             left -= o.stats.executions
@@ -198,6 +196,17 @@ def _explore(a: argparse.Namespace) -> int:
             break
         done += 1
     _print_counts(a, total, done, len(todo))
+
+    def base_side(base: type) -> None:
+        # The same search of the same scenarios on the base, with the conditions
+        # the plugin replaces watched; given no longer than the plugin's took.
+        stop = time.monotonic() + (time.monotonic() - start)
+        for s in todo[: done + 1]:
+            if _search(a, base, s, stop, a.max_executions).stats.timed_out:
+                break
+
+    but = finish_coverage(cov, base_side, a.doc)
+    uncovered = EXIT_UNCOVERED if but and a.require_coverage else EXIT_CLEAN
     if done < len(todo):
         assert o is not None
         why = "time" if deadline is not None and time.monotonic() > deadline else "executions"
@@ -206,7 +215,7 @@ def _explore(a: argparse.Namespace) -> int:
         at = "no bound" if deepest is None else f"preemption bound {deepest}"
         emit(
             f"incomplete: {why} ran out after {done} of {len(todo)} scenarios; scenario "
-            f"{done + 1} finished {at}, {total.executions} executions; no proof",
+            f"{done + 1} finished {at}, {total.executions} executions; no proof{but}",
             a.width,
         )
         return EXIT_INCOMPLETE
@@ -219,20 +228,47 @@ def _explore(a: argparse.Namespace) -> int:
     )
     a.doc["explore"]["result"] = result
     if result == "proof":
-        emit(f"proof: no bug in any schedule of the {done} scenarios", a.width)
+        emit(f"proof: no bug in any schedule of the {done} scenarios{but}", a.width)
     elif result == "proof-within-bound":
         emit(
             f"proof within the bound: no bug in any schedule with at most {a.preemptions} "
-            f"preemption(s) of the {done} scenarios",
+            f"preemption(s) of the {done} scenarios{but}",
             a.width,
         )
     else:
         emit(
             f"bounded: no bug in any schedule DPOR reached with at most {a.preemptions} "
-            "preemption(s) (bounded DPOR is not complete within the bound)",
+            f"preemption(s) (bounded DPOR is not complete within the bound){but}",
             a.width,
         )
-    return EXIT_CLEAN
+    return uncovered
+
+
+def _search(
+    a: argparse.Namespace,
+    impl: type,
+    s: Scenario,
+    deadline: float | None,
+    left: int | None,
+) -> Outcome:
+    """One scenario with the method the command line chose."""
+    if a.dpor or a.naive:
+        return explore(
+            impl,
+            s,
+            preemptions=a.preemptions,
+            deadline=deadline,
+            reduce=not a.naive,
+            max_executions=left,
+        )
+    return explore_stateful(
+        impl,
+        s,
+        preemptions=a.preemptions,
+        deepen=() if a.no_deepen else (0, 1, 2),
+        deadline=deadline,
+        max_executions=left,
+    )
 
 
 def _print_counts(a: argparse.Namespace, t: Stats, done: int, total: int) -> None:
@@ -272,18 +308,26 @@ def _found(a: argparse.Namespace, impl: type, r: Result) -> int:
     return EXIT_FINDING
 
 
-def _pct(a: argparse.Namespace, impl: type, todo: list, deadline: float | None) -> int:
+def _pct(
+    a: argparse.Namespace,
+    impl: type,
+    todo: list[Scenario],
+    deadline: float | None,
+    cov: ChangeCoverage | None,
+) -> int:
     runs = 0
     worst = 1.0
     for i, s in enumerate(todo):
         if deadline is not None and time.monotonic() > deadline:
-            emit(f"incomplete: time ran out after {i} of {len(todo)} scenarios", a.width)
+            but = finish_coverage(cov, _pct_runs(a, todo[:i]), a.doc)
+            emit(f"incomplete: time ran out after {i} of {len(todo)} scenarios{but}", a.width)
             a.doc["explore"].update(scenarios_done=i, pct_runs=runs)
             return EXIT_INCOMPLETE
         n, k = len(s.thread_names), estimate_k(impl, s)
         sched = PCTScheduler(n, k, a.depth, a.seed * 1_000_003 + i)
         for _ in range(a.pct):
-            r = run(impl, s, sched)
+            with cov if cov is not None else contextlib.nullcontext():
+                r = run(impl, s, sched)
             runs += 1
             if r.first_bug is not None:
                 emit(
@@ -298,10 +342,24 @@ def _pct(a: argparse.Namespace, impl: type, todo: list, deadline: float | None) 
                 a.width,
             )
     a.doc["explore"].update(result="pct-clean", scenarios_done=len(todo), pct_runs=runs)
+    but = finish_coverage(cov, _pct_runs(a, todo), a.doc)
     emit(
         f"difftest explore --pct {a.pct} --depth {a.depth}: {runs} runs, no bug; every "
         f"depth-{a.depth} bug of each scenario was found with probability >= {worst:.3g} "
-        "(PCT bound)",
+        f"(PCT bound){but}",
         a.width,
     )
-    return EXIT_CLEAN
+    return EXIT_UNCOVERED if but and a.require_coverage else EXIT_CLEAN
+
+
+def _pct_runs(a: argparse.Namespace, todo: list[Scenario]) -> Callable[[type], object]:
+    """The same PCT runs (same seeds) of these scenarios, on another version."""
+
+    def runs(impl: type) -> None:
+        for i, s in enumerate(todo):
+            n, k = len(s.thread_names), estimate_k(impl, s)
+            sched = PCTScheduler(n, k, a.depth, a.seed * 1_000_003 + i)
+            for _ in range(a.pct):
+                run(impl, s, sched)
+
+    return runs

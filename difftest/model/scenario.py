@@ -8,6 +8,7 @@ like a test case: ``sti``, ``apic``, ``set PIT_REINJ``, ``extint 1``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from difftest.errors import UsageError
 from difftest.model.state import Reason
@@ -186,6 +187,7 @@ def _strs(x: object, what: str) -> list[str]:
     return x
 
 
+@lru_cache(maxsize=1024)  # a pure function of a few strings, parsed twice per run
 def parse_ioctl(op: str, n_vcpus: int) -> tuple[str, Reason | int | str, bool]:
     """``"set PIT_REINJ"`` -> ("inhibit", Reason.PIT_REINJ, True); ``"extint 1"`` ->
     ("extint", 1, True); ``"lapic 0"``, ``"init 0"``, ``"sipi 0"`` likewise;

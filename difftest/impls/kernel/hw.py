@@ -6,11 +6,16 @@ the APIC page and where a window opens or fails to.
 
 from __future__ import annotations
 
-from difftest.engine.points import Kfunc, wr
+from difftest.engine.points import Kfunc, Points, wr
 from difftest.model.state import Mode, VCpu
 from difftest.oracle import spec
 from difftest.oracle.checks import check_apic_access
 from difftest.oracle.findings import Kind
+
+# VMRUN's scheduling point by (guest action, vCPU name), made once (see ``Points``).
+VMRUN = Points(
+    lambda op, v: wr(f"VMRUN: guest {op}", "kvm.apic_spte" if op == "apic" else f"{v}.mode")
+)
 
 
 class Hardware:
@@ -21,7 +26,7 @@ class Hardware:
         guest mode with IRQs enabled at the end of the step, so a pending kick IPI
         is acknowledged there.
         """
-        yield wr(f"VMRUN: guest {op}", "kvm.apic_spte" if op == "apic" else f"{vcpu.name}.mode")
+        yield VMRUN[op, vcpu.name]
         result = self._guest(vcpu, op)
         vcpu.mode = Mode.OUTSIDE_GUEST_MODE
         self.ack_ipi(vcpu)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from difftest.engine.points import Kfunc, Point, rd, wr
+from difftest.engine.points import Kfunc, Point, Points, rd, wr
 from difftest.model.state import REQ_NAMES, Mode, VCpu
+
+# The scheduling points of the functions below, by (request, vCPU name) or vCPU
+# name: made once, then looked up at each step (see ``Points``).
+MAKE_REQUEST = Points(lambda req, v: wr(f"make_request({REQ_NAMES[req]})", f"{v}.requests"))
+CHECK_REQUEST = Points(lambda req, v: wr(f"check_request({REQ_NAMES[req]})", f"{v}.requests"))
+KICK = Points(lambda v: wr(f"kick {v}", f"{v}.mode"))
+EXIT_REQUEST = Points(lambda v: rd("kvm_vcpu_exit_request", f"{v}.requests"))
 
 
 class KvmMain:
     vm: object
 
     def kvm_make_request(self, req: int, vcpu: VCpu) -> Kfunc:
-        yield wr(f"make_request({REQ_NAMES[req]})", f"{vcpu.name}.requests")
+        yield MAKE_REQUEST[req, vcpu.name]
         vcpu.requests |= req
 
     def kvm_check_request(self, req: int, vcpu: VCpu) -> Kfunc:
-        yield wr(f"check_request({REQ_NAMES[req]})", f"{vcpu.name}.requests")
+        yield CHECK_REQUEST[req, vcpu.name]
         if vcpu.requests & req:
             vcpu.requests &= ~req
             return True
@@ -22,7 +29,7 @@ class KvmMain:
 
     def kvm_vcpu_exiting_guest_mode(self, vcpu: VCpu) -> Kfunc:
         """cmpxchg(&vcpu->mode, IN_GUEST_MODE, EXITING_GUEST_MODE); returns the old mode."""
-        yield wr(f"kick {vcpu.name}", f"{vcpu.name}.mode")
+        yield KICK[vcpu.name]
         old = vcpu.mode
         if old == Mode.IN_GUEST_MODE:
             vcpu.mode = Mode.EXITING_GUEST_MODE
@@ -60,5 +67,5 @@ class KvmMain:
         vcpu.ipi_pending = False
 
     def kvm_request_pending(self, vcpu: VCpu) -> Kfunc:
-        yield rd("kvm_vcpu_exit_request", f"{vcpu.name}.requests")
+        yield EXIT_REQUEST[vcpu.name]
         return vcpu.mode == Mode.EXITING_GUEST_MODE or vcpu.requests != 0

@@ -8,6 +8,8 @@ live in the sibling modules, named as in the kernel; Python mangles a leading
 
 from __future__ import annotations
 
+from functools import partial
+
 from difftest.engine.points import Kfunc, Point
 from difftest.model.scenario import Scenario, parse_ioctl
 from difftest.model.state import (
@@ -172,9 +174,10 @@ class World(Observer):
         pending: from then on nothing can make a new request, so the run is
         quiescent.
         """
+        woken = Point("idle", f"{vcpu.name}.requests", False, partial(self._wake, vcpu))
         self.idle[tid] = True
         while True:
-            yield Point("idle", f"{vcpu.name}.requests", False, lambda: self._wake(vcpu))
+            yield woken
             if vcpu.mp_state == MpState.RUNNABLE and vcpu.requests:
                 self.idle[tid] = False
                 self._saw_entry(vcpu)

@@ -7,7 +7,7 @@ Only what the IRQ-window patches leave alone is here; the functions they change
 
 from __future__ import annotations
 
-from difftest.engine.points import Kfunc, rd, wr
+from difftest.engine.points import Kfunc, Points, rd, wr
 from difftest.engine.sync import down_read, down_write, lock, unlock, up_read, up_write
 from difftest.model.state import (
     KVM_REQ_APICV_UPDATE,
@@ -20,6 +20,10 @@ from difftest.model.state import (
     bit,
 )
 from difftest.oracle.spec import vcpu_inhibit_reasons
+
+# Scheduling points by vCPU name, made once (see ``Points``).
+ENTER_GUEST_MODE = Points(lambda v: wr("mode = IN_GUEST_MODE", f"{v}.mode"))
+HAS_INJECTABLE_INTR = Points(lambda v: rd("kvm_cpu_has_injectable_intr", f"{v}.ExtINT"))
 
 
 class X86:
@@ -102,7 +106,7 @@ class X86:
             if vcpu.mp_state == MpState.INIT_RECEIVED:
                 return False  # r = 1; goto out: vcpu_run() blocks the vCPU
             req_immediate_exit = yield from self.kvm_check_and_inject_events(vcpu)
-        yield wr("mode = IN_GUEST_MODE", f"{vcpu.name}.mode")
+        yield ENTER_GUEST_MODE[vcpu.name]
         vcpu.mode = Mode.IN_GUEST_MODE
         if (yield from self.kvm_request_pending(vcpu)):
             # vcpu->mode = OUTSIDE_GUEST_MODE; local_irq_enable()
@@ -138,14 +142,14 @@ class X86:
         """
         if vcpu.injected:
             yield from self.inject_irq(vcpu, True)
-            yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")
+            yield HAS_INJECTABLE_INTR[vcpu.name]
             return self.kvm_cpu_has_injectable_intr(vcpu)
         if vcpu.guest_mode:
             if self.vm.irq_source == "legacy":
                 return False
             if (yield from self.kvm_check_nested_events(vcpu)) < 0:
                 return True
-        yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")
+        yield HAS_INJECTABLE_INTR[vcpu.name]
         if not self.kvm_cpu_has_injectable_intr(vcpu):
             return False
         r = self.interrupt_allowed(vcpu)
@@ -155,7 +159,7 @@ class X86:
             vcpu.interrupt_nr = yield from self.kvm_cpu_get_interrupt(vcpu)
             vcpu.injected = True  # kvm_queue_interrupt()
             yield from self.inject_irq(vcpu, False)
-            yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")
+            yield HAS_INJECTABLE_INTR[vcpu.name]
         if self.kvm_cpu_has_injectable_intr(vcpu):
             yield from self.enable_irq_window(vcpu)
         return False

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from difftest.change_coverage import plugin_file
 from difftest.impls.functions import kernel_functions
+from difftest.plugin.change_coverage import plugin_file
 
 _FLIP: dict[type, type] = {
     ast.Eq: ast.NotEq,
