@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from difftest.change_coverage import ChangeCoverage
 from difftest.check import GenParams, random_check
 from difftest.impls import load
+from difftest.plugin.change_coverage import ChangeCoverage
 
 PLUGIN = """
 from difftest.engine.points import rd

@@ -50,6 +50,9 @@ class GenParams:
     nested: bool = True
     vendor: str = "svm"
     irq_source: str = ANY  # drawn per run from GEN_IRQ_SOURCES; "legacy": the old stream
+    # Userspace resets and INIT/SIPI IPIs in the alphabets (wider sources): off by
+    # default, as final's INIT/reset finding (README) would fail every check.
+    resets: bool = False
 
     def scenario(self, src: ChoiceSource) -> Scenario:
         """A scenario of this shape, every decision drawn from ``src``."""
@@ -61,6 +64,7 @@ class GenParams:
             nested=self.nested,
             vendor=self.vendor,
             irq_source=self.irq_source,
+            resets=self.resets,
         )
 
 
@@ -76,6 +80,10 @@ class Summary:
     first_soft_index: int | None = None
     bug_runs_by: Counter[str] = field(default_factory=Counter)  # search -> runs with a bug
     interrupted: bool = False  # set by a caller that stopped the runs (Ctrl-C, SIGTERM)
+
+    @property
+    def perf_runs(self) -> int:
+        return sum(n for k, n in self.runs_with.items() if SEVERITY[Kind(k)] == "perf")
 
     @property
     def bug_runs(self) -> int:

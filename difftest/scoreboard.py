@@ -10,13 +10,15 @@ differ between a fast and a slow machine, never the reproducers found.
 
 from __future__ import annotations
 
+import inspect
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from difftest import search as searches
-from difftest.impls import BROKEN, CORRECT, load
+from difftest.check import GenParams
+from difftest.impls import BROKEN, CORRECT, PERF, load
 from difftest.shrink import shrink
 
 
@@ -60,8 +62,9 @@ class Board:
 
 
 def default_impls() -> list[str]:
-    """The correct versions first, then every broken-* variant, in registry order."""
-    return [*CORRECT, *BROKEN]
+    """The correct versions first, then every broken-* and perf-* variant, in
+    registry order (a perf-* variant is found only with ``perf``)."""
+    return [*CORRECT, *BROKEN, *PERF]
 
 
 def score(
@@ -72,23 +75,30 @@ def score(
     budget: float,
     shrink_repros: bool = False,
     progress: Callable[[Cell], None] | None = None,
+    vendor: str = "svm",
+    perf: bool = False,
 ) -> Board:
     """Run every (implementation, search) cell; names are validated first, so a
-    typo fails before any time is spent."""
+    typo fails before any time is spent. ``vendor``: the scenarios' vendor (VMX-only
+    bugs show with "vmx"); ``perf``: a perf finding is a detection in the searches
+    that can report one (random), the others count bugs only."""
     classes = {name: load(name) for name in impls}
     finders = {name: searches.get(name) for name in search_names}
+    params = None if vendor == "svm" else GenParams(vendor=vendor)
+    perf_aware = {n for n, f in finders.items() if "perf" in inspect.signature(f).parameters}
     cells: dict[tuple[str, str], Cell] = {}
     for impl in impls:
         cls = classes[impl]
         for s in search_names:
             cell = Cell(impl, s, seeds)
             for seed in range(seeds):
-                det = finders[s](cls, seed=seed, max_seconds=budget, params=None)
+                extra = {"perf": True} if perf and s in perf_aware else {}
+                det = finders[s](cls, seed=seed, max_seconds=budget, params=params, **extra)
                 if det is None:
                     continue
                 result = det.result
-                assert result.first_bug is not None
-                cell.kinds[result.first_bug.kind.value] += 1
+                first = result.first_bug or next(f for f in result.findings if f.severity == "perf")
+                cell.kinds[first.kind.value] += 1
                 if shrink_repros:
                     result = shrink(cls, result)
                 cell.found_seeds.append(seed)

@@ -25,7 +25,7 @@ from dataclasses import replace
 from hypothesis import settings
 
 from difftest.impls.kernel.world import World
-from difftest.model.scenario import Scenario, ScenarioError, VcpuSpec
+from difftest.model.scenario import VCPU_IOCTLS, Scenario, ScenarioError, VcpuSpec
 from difftest.oracle.findings import Kind
 from difftest.property import SEARCH_SETTINGS, minimal_failure
 from difftest.report.explain import preemptions
@@ -190,15 +190,18 @@ def _candidates(s: Scenario) -> Iterator[dict[str, object]]:
         yield {"ioctls": s.ioctls[:i] + s.ioctls[i + 1 :]}
     if n > 1:
         for i in range(n):
-            # Dropping a vCPU renumbers the others: fix extint targets.
+            # Dropping a vCPU renumbers the others: fix the targets of the
+            # operations that name one (extint, lapic, init, sipi).
             def renum(x: int, i: int = i) -> int:
                 return x - 1 if x > i else x
 
             ioctls = tuple(
                 tuple(
-                    f"extint {renum(int(op.split()[1]))}" if op.startswith("extint") else op
+                    f"{op.split()[0]} {renum(int(op.split()[1]))}"
+                    if op.split()[0] in VCPU_IOCTLS
+                    else op
                     for op in p
-                    if op != f"extint {i}"
+                    if not (op.split()[0] in VCPU_IOCTLS and op.split()[1] == str(i))
                 )
                 for p in s.ioctls
             )

@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from difftest.impls.kernel.world import World
-from difftest.model.scenario import ANY, PIC_OPS, SETTABLE, Scenario, VcpuSpec
+from difftest.model.scenario import (
+    ANY,
+    GIF_OPS,
+    PIC_OPS,
+    RESET_OPS,
+    SETTABLE,
+    VCPU_IOCTLS,
+    Scenario,
+    VcpuSpec,
+)
 from difftest.runner import Result, run
 from difftest.schedulers.base import ChoiceSource
 
@@ -33,7 +42,7 @@ VCPU_OPS_SIMPLEST_FIRST = (
     "sti_vmrun",
     "vmexit",
 )
-_NESTED_OPS = ("vmrun", "sti_vmrun", "vmexit")
+_NESTED_OPS = ("vmrun", "sti_vmrun", "vmexit", *GIF_OPS)
 INHIBIT_IOCTLS = tuple(f"{how} {r.name}" for r, hows in SETTABLE.items() for how in hows)
 # What generation draws from: the reasons a running VM flips at will.
 _GEN_INHIBIT_IOCTLS = tuple(
@@ -59,9 +68,16 @@ class Bounds:
     # Where ExtINTs come from (IRQ_SOURCES); "any": drawn first, shrinking towards
     # split. The default keeps the legacy model, whose shrinking the tests pin.
     irq_source: str = "legacy"
+    # The wider sources add CLGI/STGI (with nested operations) and draw vGIF off
+    # and enable_apicv=0; ``resets`` adds userspace resets and INIT/SIPI IPIs.
+    resets: bool = False
 
-    def vcpu_alphabet(self) -> tuple[str, ...]:
-        ops = self.vcpu_ops or VCPU_OPS_SIMPLEST_FIRST
+    def vcpu_alphabet(self, source: str = "legacy") -> tuple[str, ...]:
+        ops = self.vcpu_ops
+        if ops is None:
+            ops = VCPU_OPS_SIMPLEST_FIRST
+            if source != "legacy":
+                ops += GIF_OPS + (RESET_OPS if self.resets else ())
         return tuple(o for o in ops if self.nested or o not in _NESTED_OPS)
 
     def ioctl_alphabet(self, n_vcpus: int, source: str = "legacy") -> tuple[str, ...]:
@@ -73,15 +89,17 @@ class Bounds:
             irqs = extints
         else:
             irqs = extints + lapics
+        if source != "legacy" and (self.resets or self.ioctl_ops is not None):
+            irqs += tuple(f"{k} {i}" for k in ("init", "sipi") for i in range(n_vcpus))
         if self.ioctl_ops is None:
             return irqs + _GEN_INHIBIT_IOCTLS
         return tuple(o for o in self.ioctl_ops if _vcpu_arg(o) is None or o in irqs)
 
 
 def _vcpu_arg(op: str) -> int | None:
-    """The vCPU an ``extint N`` / ``lapic N`` operation names."""
+    """The vCPU an ``extint N`` / ``lapic N`` / ``init N`` / ``sipi N`` operation names."""
     parts = op.split()
-    return int(parts[1]) if parts[0] in ("extint", "lapic") else None
+    return int(parts[1]) if parts[0] in VCPU_IOCTLS else None
 
 
 DEFAULT_BOUNDS = Bounds()
@@ -116,10 +134,11 @@ def _one_in(draw: st.DrawFn, n: int) -> bool:
 
 
 @st.composite
-def _vcpu_slot(draw: st.DrawFn, bounds: Bounds, wide: bool) -> tuple[VcpuSpec, bool] | None:
+def _vcpu_slot(draw: st.DrawFn, bounds: Bounds, source: str) -> tuple[VcpuSpec, bool] | None:
+    wide = source != "legacy"
     if not draw(st.integers(0, 7)):
         return None
-    program = _slots(draw, bounds.vcpu_alphabet(), bounds.max_ops)
+    program = _slots(draw, bounds.vcpu_alphabet(source), bounds.max_ops)
     guest_if = draw(st.booleans())
     if not wide:
         return VcpuSpec(program, guest_if=guest_if), _one_in(draw, 3)
@@ -153,7 +172,7 @@ def slotted_scenarios(
     if source == ANY:
         source = draw(st.sampled_from(_HYPOTHESIS_SOURCES))
     wide = source != "legacy"
-    vslots = [draw(_vcpu_slot(bounds, wide)) for _ in range(bounds.max_vcpus)]
+    vslots = [draw(_vcpu_slot(bounds, source)) for _ in range(bounds.max_vcpus)]
     if all(v is None for v in vslots):
         vslots[0] = (VcpuSpec(()), False)  # a VM has at least one vCPU
     position = {}
@@ -167,8 +186,8 @@ def slotted_scenarios(
     slots = list(position)
     ioctls = []
     for k, prog in enumerate(iprogs):
-        # "extint N" / "lapic N" name vCPU slot N; an interrupt for a deleted vCPU
-        # goes too.
+        # "extint N" / "lapic N" / "init N" / "sipi N" name vCPU slot N; an
+        # interrupt for a deleted vCPU goes too.
         ops = tuple(
             op if (n := _vcpu_arg(op)) is None else f"{op.split()[0]} {position[n]}"
             for op in prog
@@ -177,6 +196,10 @@ def slotted_scenarios(
         if ops:
             ioctls.append(ops)
             slots.append(bounds.max_vcpus + k)
+    # Module parameters, simplest (the defaults) first: vGIF off in one example in
+    # 4, enable_apicv=0 in one in 16 (the wider sources only).
+    vgif = not (wide and bounds.vendor == "svm" and _one_in(draw, 4))
+    enable_apicv = not (wide and _one_in(draw, 16))
     scenario = Scenario(
         vcpus=tuple(v for v, _ in vcpus),
         ioctls=tuple(ioctls),
@@ -184,6 +207,8 @@ def slotted_scenarios(
         vendor=bounds.vendor,
         extint=tuple(i for i, (_, e) in enumerate(vcpus) if e),
         irq_source=source,
+        vgif=vgif,
+        enable_apicv=enable_apicv,
     )
     return scenario, slots
 

@@ -94,10 +94,26 @@ def test_all_valid_ops_accepted():
                 "clear HYPERV",
                 "clear ABSENT",
                 "extint 0",
+                "lapic 0",
+                "init 0",
+                "sipi 0",
             ),
         ),
-        initial=("PIT_REINJ", "ABSENT", "HYPERV", "BLOCKIRQ"),
+        initial=("PIT_REINJ", "ABSENT", "HYPERV", "BLOCKIRQ", "PHYSICAL_ID_TOO_BIG"),
+        irq_source="split",
+        vgif=False,
     )
+
+
+def test_wider_model_ops_need_a_wider_source():
+    # The legacy model (format-1 reproducers) has no GIF, reset, INIT or vGIF knob.
+    for op in ("clgi", "stgi", "reset"):
+        with pytest.raises(ScenarioError):
+            Scenario(vcpus=(V(op),))
+    with pytest.raises(ScenarioError):
+        Scenario(vcpus=(V("run"),), ioctls=(("init 0",),))
+    with pytest.raises(ScenarioError):
+        Scenario(vcpus=(V("run"),), vgif=False)
 
 
 def test_scenario_is_hashable_and_frozen():

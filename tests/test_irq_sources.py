@@ -139,10 +139,11 @@ def test_cancelled_injection_is_requeued_and_delivered_once():
 
 @pytest.mark.parametrize("intercept", [True, False])
 def test_l1_interrupt_while_l2_runs(intercept):
-    """L1 intercepting INTR: a nested #VMEXIT, the ExtINT goes to L1. Otherwise KVM
-    injects it into L2 (svm_inject_irq with is_guest_mode())."""
+    """L1 intercepting INTR: a nested #VMEXIT (GIF=0), the ExtINT goes to L1 once
+    L1's STGI sets GIF again. Otherwise KVM injects it into L2 (svm_inject_irq with
+    is_guest_mode()); the STGI is then an L2 action, which L1 does not see."""
     s = Scenario(
-        vcpus=(VcpuSpec(("sti_vmrun", "run"), intercept_intr=intercept),),
+        vcpus=(VcpuSpec(("sti_vmrun", "run", "stgi"), intercept_intr=intercept),),
         extint=(0,),
         irq_source="split",
     )

@@ -48,6 +48,27 @@ LAPIC_WHILE_INHIBITED = Scenario(
     initial=("PIT_REINJ",),
     irq_source="split",
 )
+# GIF, #VMEXIT and KVM_REINJECT_CONTROL (issue 9). L1 clears GIF, then an ExtINT
+# arrives: without vGIF the STGI intercept is the window.
+EXTINT_BEHIND_CLGI = Scenario(
+    vcpus=(V("clgi", "stgi", guest_if=True),),
+    ioctls=(("extint 0",),),
+    irq_source="split",
+    vgif=False,
+)
+EXTINT_WHILE_GIF0 = Scenario(
+    vcpus=(V("clgi", "run", "run", guest_if=True),), ioctls=(("extint 0",),), irq_source="split"
+)
+# L1 (IF=0, not intercepting INTR) enters L2 with an ExtINT pending, L2 exits, L1
+# enables interrupts: only nested_svm_vmexit()'s KVM_REQ_EVENT re-arms L1's window.
+L2_EXIT_THEN_STI = Scenario(
+    vcpus=(VcpuSpec(("vmrun", "vmexit", "sti"), intercept_intr=False),),
+    extint=(0,),
+    irq_source="split",
+)
+PIT_REINJ_AGAIN = Scenario(
+    vcpus=(V(),), ioctls=(("set PIT_REINJ",),), initial=("PIT_REINJ",), irq_source="split"
+)
 
 # name -> (scenario, first-bug kind, where it fires, random seeds to try)
 MUTANTS = {
@@ -66,6 +87,10 @@ MUTANTS = {
     "broken-pic-ack-keeps-output": (PIC_DIRECT, Kind.STEP_BUDGET, "executor", 10),
     "broken-cancel-no-requeue": (INJECT_THEN_UPDATE, Kind.LOST_INTERRUPT, "quiescence", 50),
     "broken-lapic-no-event": (LAPIC_WHILE_INHIBITED, Kind.LOST_WINDOW, "quiescence", 10),
+    "broken-stgi-no-event": (EXTINT_BEHIND_CLGI, Kind.LOST_WINDOW, "quiescence", 200),
+    "broken-inject-gif0": (EXTINT_WHILE_GIF0, Kind.BLOCKED_INJECTION, "svm_vcpu_run", 200),
+    "broken-vmexit-no-event": (L2_EXIT_THEN_STI, Kind.LOST_WINDOW, "quiescence", 10),
+    "broken-pit-reinject-twice": (PIT_REINJ_AGAIN, Kind.LOST_UPDATE, "quiescence", 10),
 }
 
 
@@ -94,6 +119,10 @@ SCENARIOS = {
     "pic-direct": PIC_DIRECT,
     "inject-then-update": INJECT_THEN_UPDATE,
     "lapic-while-inhibited": LAPIC_WHILE_INHIBITED,
+    "extint-behind-clgi": EXTINT_BEHIND_CLGI,
+    "extint-while-gif0": EXTINT_WHILE_GIF0,
+    "l2-exit-then-sti": L2_EXIT_THEN_STI,
+    "pit-reinj-again": PIT_REINJ_AGAIN,
 }
 
 

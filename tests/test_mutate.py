@@ -9,7 +9,7 @@ from test_change_coverage import NO_GUEST_MODE, UNREACHABLE
 
 from difftest.frontends.cli import main
 from difftest.impls import load
-from difftest.mutate import mutants
+from difftest.plugin.mutate import mutants
 
 
 def _plugin(tmp_path: Path, text: str, cls: str) -> str:

@@ -19,9 +19,9 @@ from difftest.check import GenParams, run_seed
 from difftest.frontends.cli import main
 from difftest.impls import load
 from difftest.impls.functions import kernel_functions
+from difftest.plugin.scaffold import _copy_source, _imports, touched
 from difftest.repro import load as load_repro
 from difftest.runner import run
-from difftest.scaffold import _copy_source, _imports, touched
 from difftest.schedulers.replay import ReplayScheduler
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -127,6 +127,12 @@ CANCELLED = Scenario(
 PIC_MASKED = Scenario(
     vcpus=(V("run", "sti"),), ioctls=(("pic mask",),), extint=(0,), irq_source="pic"
 )
+# L1 clears GIF, then an ExtINT arrives: KVM must wait for STGI (issue 9, GIF).
+GIF0 = Scenario(
+    vcpus=(V("clgi", "run", "run", guest_if=True),),
+    ioctls=(("extint 0",),),
+    irq_source="split",
+)
 SET_CLEAR_PIT = Scenario(vcpus=(V("run", "apic"),), ioctls=(("set PIT_REINJ", "clear PIT_REINJ"),))
 
 
@@ -135,6 +141,7 @@ SET_CLEAR_PIT = Scenario(vcpus=(V("run", "apic"),), ioctls=(("set PIT_REINJ", "c
 # kind -> (implementation, scenario, must it be the first bug?)
 FIRES = {
     Kind.MISSED_INTERCEPT: ("broken-per-vcpu-irqwin", PER_VCPU_APIC_1, True),
+    Kind.BLOCKED_INJECTION: ("broken-inject-gif0", GIF0, True),
     Kind.WARN: ("broken-irqwin-from-set", IRQWIN_FROM_SET_WARN, True),
     Kind.LOST_WINDOW: ("prepatch", SEAN, True),
     Kind.LOST_INTERRUPT: ("broken-cancel-no-requeue", CANCELLED, True),

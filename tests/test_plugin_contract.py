@@ -22,7 +22,7 @@ from difftest.oracle.findings import Kind
 from difftest.runner import Result
 
 # What kernel code may use of ``self`` besides kernel functions: the VM, the
-# running thread (for lock ownership), WARN_ON, the kvm_x86_ops dispatch and the
+# running thread (for lock ownership), WARN_ON, the kvm_x86_ops / nested_ops dispatch and the
 # hardware's VMRUN.
 RUNTIME_ATTRS = {
     "vm",
@@ -33,6 +33,9 @@ RUNTIME_ATTRS = {
     "inject_irq",
     "interrupt_allowed",
     "vcpu_run",
+    "vcpu_reset",
+    "leave_nested",
+    "apic_init_signal_blocked",
 }
 
 # Params of the fixed runs: the default shape, a two-ioctl shape, and VMX.

@@ -280,10 +280,15 @@ def test_random_check_final_other_shapes(params):
 # Mutations whose race window is a step or two wide: random scenarios need thousands
 # of runs for them, so tests/test_mutants.py finds them on a minimal scenario instead.
 NARROW = ("broken-zap-before-store", "broken-fault-seq-late")
+# A configuration random scenarios rarely draw (L1 with IF=0 not intercepting INTR,
+# VMRUN, #VMEXIT, then STI): found on its minimal scenario and by Hypothesis.
+RARE = ("broken-vmexit-no-event",)
 SLOWER = {"prepatch": 600, "broken-zap-after-unlock": 1000, "broken-zap-no-seq": 1500}
 
 
-@pytest.mark.parametrize("impl", [*(b for b in BROKEN if b not in NARROW), "prepatch", "seed"])
+@pytest.mark.parametrize(
+    "impl", [*(b for b in BROKEN if b not in NARROW + RARE), "prepatch", "seed"]
+)
 def test_random_check_buggy_versions_found(impl):
     # The wider interrupt model keeps AVIC off more often (LAPIC windows, stale
     # windows) and a third of its runs use the Xen upcall, where prepatch loses

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from difftest.model.scenario import Scenario, ScenarioError, VcpuSpec, parse_ioctl
+from difftest.model.scenario import VCPU_IOCTLS, Scenario, ScenarioError, VcpuSpec, parse_ioctl
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class Bound:
     vendor: str = "svm"
     irq_source: str = "legacy"  # IRQ_SOURCES
     intercept_intr: bool = True  # False: L1 does not intercept INTR, its IRQs go into L2
+    vgif: bool = True  # kvm_amd.vgif
+    enable_apicv: bool = True
 
 
 def _rename(s: Scenario, perm: tuple[int, ...]) -> Scenario:
@@ -32,7 +34,7 @@ def _rename(s: Scenario, perm: tuple[int, ...]) -> Scenario:
 
     def op(o: str) -> str:
         parts = o.split()
-        return f"{parts[0]} {perm[int(parts[1])]}" if parts[0] in ("extint", "lapic") else o
+        return f"{parts[0]} {perm[int(parts[1])]}" if parts[0] in VCPU_IOCTLS else o
 
     return Scenario(
         vcpus=tuple(vcpus),
@@ -41,6 +43,8 @@ def _rename(s: Scenario, perm: tuple[int, ...]) -> Scenario:
         vendor=s.vendor,
         extint=tuple(sorted(perm[x] for x in s.extint)),
         irq_source=s.irq_source,
+        vgif=s.vgif,
+        enable_apicv=s.enable_apicv,
     )
 
 
@@ -57,7 +61,7 @@ def scenarios(b: Bound) -> Iterator[Scenario]:
         raise ScenarioError(f"--extint {b.extint!r}: all, none or any")
     ioctl_alphabet: list[str] = []
     for o in b.ioctl_ops:
-        if o in ("extint", "lapic"):
+        if o in VCPU_IOCTLS:
             ioctl_alphabet += [f"{o} {i}" for i in range(b.vcpus)]
         else:
             parse_ioctl(o, b.vcpus)
@@ -83,6 +87,8 @@ def scenarios(b: Bound) -> Iterator[Scenario]:
                     vendor=b.vendor,
                     extint=ext,
                     irq_source=b.irq_source,
+                    vgif=b.vgif,
+                    enable_apicv=b.enable_apicv,
                 )
                 key = canonical(s)
                 if key in seen:

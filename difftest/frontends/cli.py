@@ -12,7 +12,6 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage, plugin_file, report, summarize
 from difftest.check import PORTFOLIO, SEARCHES, GenParams, Summary, default_jobs, random_check
 from difftest.errors import (
     EPILOG,
@@ -33,8 +32,15 @@ from difftest.frontends.validate import parse_shard, validate
 from difftest.fuzz.decode import decode
 from difftest.impls import BUILTIN, PLUGIN_FILES, ImplError, load, plugin_sha256
 from difftest.model.scenario import ANY, IRQ_SOURCES, Scenario
-from difftest.mutate import mutants
 from difftest.oracle.findings import MEANING, SEVERITY, Finding, Kind
+from difftest.plugin.change_coverage import (
+    EXIT_UNCOVERED,
+    ChangeCoverage,
+    plugin_file,
+    report,
+    summarize,
+)
+from difftest.plugin.mutate import mutants
 from difftest.report import timeline
 from difftest.report.causal import pick, traced
 from difftest.report.digest import Digest, build, digest_lines, render_brief
@@ -83,6 +89,16 @@ def _parser() -> argparse.ArgumentParser:
         default=ANY,
         help="where ExtINTs come from: pic (in-kernel i8259), split (KVM_INTERRUPT), xen "
         "(upcall vector), legacy (the narrow model of old reproducers); any: drawn per run",
+    )
+    c.add_argument(
+        "--resets",
+        action="store_true",
+        help="also userspace resets and INIT/SIPI IPIs (final's INIT/reset finding, README)",
+    )
+    c.add_argument(
+        "--fail-on-perf",
+        action="store_true",
+        help="exit 1 on a perf finding too (a write lock the lazy IRQ-window path avoids)",
     )
     c.add_argument("--out", type=Path, default=Path("difftest-out"), help="reproducer directory")
     c.add_argument("--no-shrink", action="store_true", help="keep the first finding as found")
@@ -239,7 +255,13 @@ def _check(args: argparse.Namespace) -> int:
     if args.mutate and plugin_file(impl) is None:
         raise ImplError("--mutate applies to a plugin (FILE.py:CLASS)")
     params = GenParams(
-        args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor, args.irq_source
+        args.vcpus,
+        args.ioctls,
+        args.ops,
+        not args.no_nested,
+        args.vendor,
+        args.irq_source,
+        args.resets,
     )
     runs = args.runs if args.runs is not None or args.time is not None else 2000
     jobs, shard, searches = _spread(args)
@@ -342,7 +364,8 @@ def _check_result(
         emit(f"unshrunk:   {saved.unshrunk}", args.width)
     if s.interrupted or saved.stopped:
         return EXIT_INTERRUPTED
-    return EXIT_FINDING if s.first_bug is not None else EXIT_CLEAN
+    perf = getattr(args, "fail_on_perf", False) and s.perf_runs > 0
+    return EXIT_FINDING if s.first_bug is not None or perf else EXIT_CLEAN
 
 
 def _spread(args: argparse.Namespace) -> tuple[int, tuple[int, int], tuple[str, ...]]:

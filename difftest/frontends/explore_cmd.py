@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INCOMPLETE
 from difftest.explore.dpor import Outcome, Stats, explore
 from difftest.explore.scenarios import Bound, scenarios
@@ -41,6 +40,7 @@ from difftest.frontends.cli import (
 from difftest.frontends.validate import parse_shard
 from difftest.impls import load
 from difftest.model.scenario import IRQ_SOURCES, Scenario, ScenarioError
+from difftest.plugin.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 from difftest.runner import Result, run
 from difftest.schedulers.pct import PCTScheduler, pct_bound, pct_bound_runs
 from difftest.search.pct import estimate_k

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import difftest.fuzz
-from difftest.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 from difftest.check import GenParams
 from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INTERNAL, EXIT_USAGE
 from difftest.frontends import output
@@ -49,6 +48,7 @@ from difftest.fuzz.triage import (
 )
 from difftest.impls import load
 from difftest.model.scenario import ANY, IRQ_SOURCES, ScenarioError
+from difftest.plugin.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 from difftest.repro import load as load_repro
 
 # Both inside the package: an installed difftest fuzzes without a checkout.

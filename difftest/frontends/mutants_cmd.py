@@ -25,6 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--shard", default=None, metavar="K/N", help="only implementations K, K+N, ... (from 1)"
     )
     p.add_argument("--width", type=int, default=100, help="table width in columns")
+    p.add_argument(
+        "--vendor",
+        choices=("svm", "vmx"),
+        default="svm",
+        help="scenarios for this vendor (VMX-only bugs need vmx)",
+    )
+    p.add_argument(
+        "--fail-on-perf",
+        action="store_true",
+        help="a perf finding counts as a detection where a search reports one (random)",
+    )
     output.add_json_flag(p)
     p.set_defaults(run=run)
 
@@ -67,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
             budget=args.budget,
             shrink_repros=args.shrink,
             progress=_progress,
+            vendor=args.vendor,
+            perf=args.fail_on_perf,
         )
     except (ValueError, ImplError) as e:
         print(f"difftest: {e}", file=sys.stderr)

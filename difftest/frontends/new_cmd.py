@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from difftest.impls import BUILTIN, ImplError, load
-from difftest.scaffold import PatchError, plan_from_names, plan_from_patch, plugin_text
+from difftest.plugin.scaffold import PatchError, plan_from_names, plan_from_patch, plugin_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

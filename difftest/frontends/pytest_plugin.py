@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
-from difftest.change_coverage import ChangeCoverage, plugin_file, report, summarize
 from difftest.impls import ImplError, load, plugin_sha256, spec_of
 from difftest.impls.kernel.world import World
 from difftest.model.scenario import Scenario
 from difftest.oracle.findings import Kind
+from difftest.plugin.change_coverage import ChangeCoverage, plugin_file, report, summarize
 from difftest.property import PHASES, Divergence, Search, kind_error, minimal_failure
 from difftest.repro import Repro, save_new
 from difftest.runner import Result

@@ -40,9 +40,16 @@ BUILTIN = {
     ),
     "broken-cancel-no-requeue": ("difftest.impls.broken.cancel_no_requeue", "CancelNoRequeue"),
     "broken-lapic-no-event": ("difftest.impls.broken.lapic_no_event", "LapicNoEvent"),
+    "broken-stgi-no-event": ("difftest.impls.broken.stgi_no_event", "StgiNoEvent"),
+    "broken-inject-gif0": ("difftest.impls.broken.inject_gif0", "InjectGif0"),
+    "broken-vmexit-no-event": ("difftest.impls.broken.vmexit_no_event", "VmexitNoEvent"),
+    "broken-pit-reinject-twice": ("difftest.impls.broken.pit_reinject_twice", "PitReinjectTwice"),
+    "perf-eager-irqwin": ("difftest.impls.perf_eager_irqwin", "PerfEagerIrqwin"),
 }
 CORRECT = ("reference", "final")
 BROKEN = tuple(n for n in BUILTIN if n.startswith("broken-"))
+# Variants whose only divergence is a perf finding (found with --fail-on-perf).
+PERF = tuple(n for n in BUILTIN if n.startswith("perf-"))
 
 
 class ImplError(UsageError):

@@ -74,11 +74,11 @@ class Final(Prepatch):
         yield from self.svm_clear_vintr(vcpu)
 
     def svm_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
-        # vgif || gif_set(svm): GIF is always set in the model.
-        if self.vm.enable_apicv and not vcpu.irq_window and not vcpu.guest_mode:
-            vcpu.irq_window = True
-            yield from self.kvm_inc_apicv_irq_window_req()
-        yield from self.svm_set_vintr(vcpu)
+        if self.vm.vgif or vcpu.gif:
+            if self.vm.enable_apicv and not vcpu.irq_window and not vcpu.guest_mode:
+                vcpu.irq_window = True
+                yield from self.kvm_inc_apicv_irq_window_req()
+            yield from self.svm_set_vintr(vcpu)
 
     def svm_inject_irq(self, vcpu: VCpu, reinjected: bool) -> Kfunc:
         # If AVIC was inhibited to detect an IRQ window and no other interrupt is

@@ -42,7 +42,21 @@ class Prepatch(Kernel):
             self.kvm_vcpu_apicv_activated(vcpu), "svm_set_vintr", "kvm_vcpu_apicv_activated(vcpu)"
         )
         yield wr("set INTERCEPT_VINTR, V_IRQ", f"{vcpu.name}.vmcb")
-        vcpu.vintr_intercept = vcpu.v_irq = True
+        vcpu.vintr_intercept = True
+        # Recalculating intercepts may have cleared the VINTR intercept.
+        if not self.svm_is_intercept_vintr(vcpu):
+            return
+        vcpu.v_irq = True
+
+    @staticmethod
+    def svm_is_intercept_vintr(vcpu: VCpu) -> bool:
+        """svm_is_intercept(svm, INTERCEPT_VINTR) after svm_set_intercept():
+        recalc_intercepts() drops it in L2 when vmcb12 has V_INTR_MASKING (the
+        model's L1 always sets it) and L1's RFLAGS.IF is 0: L1 interrupts stay
+        blocked while L2 runs."""
+        if vcpu.guest_mode and not vcpu.guest_if:
+            vcpu.vintr_intercept = False
+        return vcpu.vintr_intercept
 
     def svm_clear_vintr(self, vcpu: VCpu) -> Kfunc:
         yield wr("clear INTERCEPT_VINTR, V_IRQ", f"{vcpu.name}.vmcb")
@@ -56,10 +70,11 @@ class Prepatch(Kernel):
         yield from self.kvm_clear_apicv_inhibit(Reason.IRQWIN)
 
     def svm_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
-        # vgif || gif_set(svm): GIF is always set in the model.
-        if not vcpu.guest_mode:
-            yield from self.kvm_set_apicv_inhibit(Reason.IRQWIN)
-        yield from self.svm_set_vintr(vcpu)
+        # With GIF=0 and no vGIF, the STGI intercept is the window.
+        if self.vm.vgif or vcpu.gif:
+            if not vcpu.guest_mode:
+                yield from self.kvm_set_apicv_inhibit(Reason.IRQWIN)
+            yield from self.svm_set_vintr(vcpu)
 
     def svm_inject_irq(self, vcpu: VCpu, reinjected: bool) -> Kfunc:
         yield wr("EVENTINJ = vector | SVM_EVTINJ_VALID", f"{vcpu.name}.vmcb")

@@ -18,7 +18,7 @@ from difftest.engine.points import Kfunc, wr
 from difftest.impls.kernel import set_or_clear_apicv_inhibit
 from difftest.impls.prepatch import Prepatch
 from difftest.model.scenario import Scenario
-from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, Reason, VCpu
+from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, MpState, Reason, VCpu
 from difftest.oracle import spec
 
 
@@ -34,8 +34,10 @@ class Reference(Prepatch):
         others = vm.apicv_inhibit_reasons & ~IRQWIN_BIT
         # A window awaits something only while its interrupt is still there
         # (spec.pending_for_l1: not acked by another vCPU, masked, or taken).
+        # A vCPU in wait-for-SIPI waits for nothing.
         irqwin = spec.irqwin_applies(vm) and any(
-            w and spec.pending_for_l1(vm, v) for w, v in zip(self.waiting, vm.vcpus, strict=True)
+            w and spec.pending_for_l1(vm, v) and v.mp_state == MpState.RUNNABLE
+            for w, v in zip(self.waiting, vm.vcpus, strict=True)
         )
         vm.apicv_inhibit_reasons = others | (IRQWIN_BIT if irqwin else 0)
         for v in vm.vcpus:
@@ -60,7 +62,9 @@ class Reference(Prepatch):
         self.waiting[vcpu.id] = self.waiting[vcpu.id] or not vcpu.guest_mode
         yield wr("request IRQ window", "kvm.apicv_inhibit_reasons")
         self.spec_apply()
-        vcpu.vintr_intercept = vcpu.v_irq = True
+        if self.vm.vgif or vcpu.gif:  # else STGI's intercept is the window
+            vcpu.vintr_intercept = True
+            vcpu.v_irq = self.svm_is_intercept_vintr(vcpu)
 
     def svm_inject_irq(self, vcpu: VCpu, reinjected: bool) -> Kfunc:
         if not reinjected:
@@ -88,8 +92,23 @@ class Reference(Prepatch):
         yield wr("exit to L1", "kvm.apicv_inhibit_reasons")
         vcpu.guest_mode = False
         self.spec_apply()
-        yield from self.svm_set_gif(vcpu, True)
+        if self.vm.irq_source == "legacy":
+            yield from self.svm_set_gif(vcpu, True)
+            return False
+        if not vcpu.intercept_intr:  # as the kernel: L1's window is re-requested
+            yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+        yield from self.svm_set_gif(vcpu, False)
         return False
+
+    def kvm_apic_accept_events(self, vcpu: VCpu) -> Kfunc:
+        pending = self.kvm_apic_has_pending_init_or_sipi(vcpu)
+        yield from super().kvm_apic_accept_events(vcpu)
+        if pending:
+            self.spec_apply()  # INIT: into wait-for-SIPI, LVT0 masked; SIPI: runnable
+
+    def kvm_arch_vcpu_ioctl_set_mpstate(self, vcpu: VCpu, mp_state: MpState) -> Kfunc:
+        yield from super().kvm_arch_vcpu_ioctl_set_mpstate(vcpu, mp_state)
+        self.spec_apply()
 
     def kvm_mmu_page_fault(self, vcpu: VCpu) -> Kfunc:
         yield wr("APIC page fault", "kvm.apic_spte")

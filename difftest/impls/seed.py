@@ -70,7 +70,10 @@ class Seed(Prepatch):
             vcpu.irq_window = True
             yield from self.kvm_inc_apicv_irq_window()
         yield wr("set INTERCEPT_VINTR, V_IRQ", f"{vcpu.name}.vmcb")
-        vcpu.vintr_intercept = vcpu.v_irq = True
+        vcpu.vintr_intercept = True
+        if not self.svm_is_intercept_vintr(vcpu):
+            return
+        vcpu.v_irq = True
 
     def svm_clear_vintr(self, vcpu: VCpu) -> Kfunc:
         if vcpu.irq_window and not vcpu.guest_mode:
@@ -83,4 +86,5 @@ class Seed(Prepatch):
         yield from self.svm_clear_vintr(vcpu)
 
     def svm_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
-        yield from self.svm_set_vintr(vcpu)
+        if self.vm.vgif or vcpu.gif:
+            yield from self.svm_set_vintr(vcpu)

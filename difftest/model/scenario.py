@@ -15,7 +15,7 @@ from difftest.model.state import Reason
 from difftest.schedulers.base import ChoiceSource
 
 # Guest actions (what L1 or L2 does between one VM entry and the next exit).
-VCPU_OPS = ("run", "cli", "sti", "apic", "vmrun", "sti_vmrun", "vmexit")
+VCPU_OPS = ("run", "cli", "sti", "apic", "vmrun", "sti_vmrun", "vmexit", "clgi", "stgi", "reset")
 VCPU_OP_HELP = {
     "run": "run and exit (nothing interrupt-related)",
     "cli": "L1 clears RFLAGS.IF",
@@ -23,8 +23,17 @@ VCPU_OP_HELP = {
     "apic": "access the APIC page (0xfee00000)",
     "vmrun": "L1 executes VMRUN and enters L2",
     "sti_vmrun": "L1 executes STI; VMRUN (VMRUN in the STI shadow)",
-    "vmexit": "L2 exits to L1 (#VMEXIT)",
+    "vmexit": "L2 exits to L1 (#VMEXIT); outside the legacy source GIF=0 after it, and the "
+    "next entry runs L1's STGI (in L1 with GIF=0: that STGI; otherwise nothing)",
+    "clgi": "L1 executes CLGI (GIF=0; intercepted unless vGIF)",
+    "stgi": "L1 executes STGI (GIF=1; intercepted unless vGIF)",
+    "reset": "userspace resets the vCPU between KVM_RUNs (QEMU's reset: KVM_SET_REGS/LAPIC/"
+    "VCPU_EVENTS/NESTED_STATE, KVM_SET_MP_STATE: INIT_RECEIVED for an AP, RUNNABLE for "
+    "vCPU 0, the BSP)",
 }
+# vCPU operations of the wider model only (a legacy scenario has none).
+GIF_OPS = ("clgi", "stgi")
+RESET_OPS = ("reset",)
 
 # Inhibit reasons userspace can change, and how.
 SETTABLE = {
@@ -58,7 +67,13 @@ INITIAL_REASONS = (
     Reason.APIC_ID_MODIFIED,
     Reason.APIC_BASE_MODIFIED,
     Reason.LOGICAL_ID_ALIASED,
+    # Set once at AVIC setup when the largest APIC ID exceeds the physical ID table
+    # (avic.c): initial only, never changed by userspace afterwards.
+    Reason.PHYSICAL_ID_TOO_BIG,
 )
+# ioctl operations that name a vCPU: ``extint N``, ``lapic N``, and ``init N`` /
+# ``sipi N`` (an INIT or a SIPI IPI arrives, as from a vCPU outside the scenario).
+VCPU_IOCTLS = ("extint", "lapic", "init", "sipi")
 
 
 class ScenarioError(UsageError):
@@ -83,6 +98,7 @@ class Scenario:
     enable_apicv: bool = True
     extint: tuple[int, ...] = field(default=())  # vCPUs with an ExtINT pending at start
     irq_source: str = "legacy"  # IRQ_SOURCES; "pic": a listed vCPU means the line is raised
+    vgif: bool = True  # kvm_amd.vgif (only vgif=0 is written to JSON)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -108,6 +124,8 @@ class Scenario:
         }
         if self.irq_source != "legacy":  # a legacy scenario's JSON stays as it was
             d["irq_source"] = self.irq_source
+        if not self.vgif:
+            d["vgif"] = False
         return d
 
     @classmethod
@@ -133,6 +151,7 @@ class Scenario:
                 enable_apicv=_bool(d.get("enable_apicv", True), "enable_apicv"),
                 extint=tuple(_int(x, "extint") for x in d.get("extint", [])),
                 irq_source=str(d.get("irq_source", "legacy")),
+                vgif=_bool(d.get("vgif", True), "vgif"),
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ScenarioError(f"malformed scenario: {e!r}") from None
@@ -171,10 +190,10 @@ def _strs(x: object, what: str) -> list[str]:
 @lru_cache(maxsize=1024)  # a pure function of a few strings, parsed twice per run
 def parse_ioctl(op: str, n_vcpus: int) -> tuple[str, Reason | int | str, bool]:
     """``"set PIT_REINJ"`` -> ("inhibit", Reason.PIT_REINJ, True); ``"extint 1"`` ->
-    ("extint", 1, True); ``"lapic 0"`` -> ("lapic", 0, True); ``"pic mask"`` ->
-    ("pic", "mask", True)."""
+    ("extint", 1, True); ``"lapic 0"``, ``"init 0"``, ``"sipi 0"`` likewise;
+    ``"pic mask"`` -> ("pic", "mask", True)."""
     parts = op.split()
-    if len(parts) == 2 and parts[0] in ("extint", "lapic"):
+    if len(parts) == 2 and parts[0] in VCPU_IOCTLS:
         if not (parts[1].isascii() and parts[1].isdigit()) or int(parts[1]) >= n_vcpus:
             raise ScenarioError(f"ioctl {op!r}: no such vCPU")
         return parts[0], int(parts[1]), True
@@ -200,8 +219,12 @@ def validate(s: Scenario) -> None:
         for op in v.program:
             if op not in VCPU_OPS:
                 raise ScenarioError(f"unknown vCPU operation {op!r}")
+            if op in GIF_OPS + RESET_OPS and s.irq_source == "legacy":
+                raise ScenarioError(f"vCPU operation {op!r} needs an irq_source other than legacy")
     if s.irq_source not in IRQ_SOURCES:
         raise ScenarioError(f"unknown irq_source {s.irq_source!r} ({', '.join(IRQ_SOURCES)})")
+    if not s.vgif and s.irq_source == "legacy":
+        raise ScenarioError("vgif=0 needs an irq_source other than legacy")
     for p in s.ioctls:
         for op in p:
             kind = parse_ioctl(op, len(s.vcpus))[0]
@@ -209,7 +232,7 @@ def validate(s: Scenario) -> None:
                 raise ScenarioError(f"ioctl {op!r} needs irq_source pic")
             if kind == "extint" and s.irq_source == "pic":
                 raise ScenarioError(f"ioctl {op!r}: with the in-kernel PIC use 'pic raise'")
-            if kind == "lapic" and s.irq_source == "legacy":
+            if kind in ("lapic", "init", "sipi") and s.irq_source == "legacy":
                 raise ScenarioError(f"ioctl {op!r} needs an irq_source other than legacy")
     for r in s.initial:
         if r not in Reason.__members__ or Reason[r] not in INITIAL_REASONS:
@@ -235,6 +258,8 @@ _GEN_IOCTL_OPS = (
 )
 
 
+# CLGI/STGI in the wider model (STGI twice: an L1 hypervisor's GIF=0 spans are short).
+_GEN_GIF_OPS = ("clgi", "stgi", "stgi")
 # The wider model adds interrupt operations per source; "extint" and "lapic" name a
 # vCPU drawn next.
 _GEN_IRQ_OPS = {
@@ -256,18 +281,24 @@ def generate(
     nested: bool = True,
     vendor: str = "svm",
     irq_source: str = "legacy",
+    resets: bool = False,
 ) -> Scenario:
     """Draw a scenario from ``src``: ``ops`` operations per thread.
 
     Every draw goes through ``src``, so a Hypothesis or Atheris source explores
     (and a shrinker reduces) scenarios with the same code. ``irq_source="legacy"``
     draws exactly what it always drew, so old (seed, run) pairs name the same
-    runs; ``ANY`` draws the source first.
+    runs; ``ANY`` draws the source first. The wider sources also draw CLGI/STGI
+    (with nested operations), vGIF off (one run in 4) and enable_apicv=0 (one in
+    16); ``resets`` adds userspace resets and INIT/SIPI IPIs.
     """
     if irq_source == ANY:
         irq_source = GEN_IRQ_SOURCES[src.draw(len(GEN_IRQ_SOURCES))]
     wide = irq_source != "legacy"
-    vops = [o for o in _GEN_VCPU_OPS if nested or o not in ("vmrun", "sti_vmrun", "vmexit")]
+    nested_ops = ("vmrun", "sti_vmrun", "vmexit") + (GIF_OPS if wide else ())
+    alphabet_v = _GEN_VCPU_OPS + (_GEN_GIF_OPS if wide else ())
+    alphabet_v += RESET_OPS if wide and resets else ()
+    vops = [o for o in alphabet_v if nested or o not in nested_ops]
     vspecs = []
     for i in range(vcpus):
         prog = tuple(vops[src.draw(len(vops))] for _ in range(ops))
@@ -281,17 +312,26 @@ def generate(
             vspecs.append(VcpuSpec(program=prog, guest_if=guest_if))
     # Inhibit toggles keep the share they have in the legacy alphabet (two thirds).
     alphabet = _GEN_IOCTL_OPS if not wide else _GEN_IOCTL_OPS[:6] * 2 + _GEN_IRQ_OPS[irq_source]
+    if wide and resets:
+        alphabet += ("init", "sipi")
     iprogs = []
     for _ in range(ioctls):
         prog = []
         for _ in range(ops):
             op = alphabet[src.draw(len(alphabet))]
-            if op in ("extint", "lapic"):
+            if op in VCPU_IOCTLS:
                 op = f"{op} {src.draw(vcpus)}"
             prog.append(op)
         iprogs.append(tuple(prog))
     initial = ("PIT_REINJ",) if src.draw(2) else ()
     extint = tuple(i for i in range(vcpus) if src.draw(3) == 0)
+    enable_apicv = vgif = True
+    if wide and vendor == "svm":
+        # Module parameters: vGIF off in one run of 4, enable_apicv=0 in one of 16.
+        vgif = src.draw(4) != 0
+        enable_apicv = src.draw(16) != 0
+    elif wide:
+        enable_apicv = src.draw(16) != 0
     return Scenario(
         vcpus=tuple(vspecs),
         ioctls=tuple(iprogs),
@@ -299,4 +339,6 @@ def generate(
         vendor=vendor,
         extint=extint,
         irq_source=irq_source,
+        enable_apicv=enable_apicv,
+        vgif=vgif,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from difftest.engine.sync import Atomic, RwSem
+from difftest.engine.sync import Atomic, Mutex, RwSem
 
 
 class Reason(IntEnum):
@@ -30,6 +30,7 @@ class Reason(IntEnum):
     PIT_REINJ = 9
     SEV = 10
     LOGICAL_ID_ALIASED = 11
+    PHYSICAL_ID_TOO_BIG = 12
 
 
 def bit(reason: Reason) -> int:
@@ -60,6 +61,7 @@ SVM_REQUIRED = VMX_REQUIRED | sum(
         Reason.PIT_REINJ,
         Reason.SEV,
         Reason.LOGICAL_ID_ALIASED,
+        Reason.PHYSICAL_ID_TOO_BIG,
     )
 )
 REQUIRED = {"svm": SVM_REQUIRED, "vmx": VMX_REQUIRED}
@@ -91,6 +93,13 @@ REQ_NAMES = {
 }
 
 
+class MpState(IntEnum):
+    """``vcpu->arch.mp_state`` (include/uapi/linux/kvm.h), the two states the model reaches."""
+
+    RUNNABLE = 0
+    INIT_RECEIVED = 2  # wait-for-SIPI
+
+
 class VCpu:
     """One vCPU: the kernel's fields, the guest's, and the oracle's ghosts."""
 
@@ -118,6 +127,11 @@ class VCpu:
         "xen_upcall",
         "interrupt_nr",
         "in_service",
+        "gif",
+        "mp_state",
+        "init_pending",
+        "sipi_pending",
+        "ghost_unevaluated",
     )
 
     def __init__(self, vid: int, apic_enabled: bool, guest_if: bool) -> None:
@@ -153,6 +167,15 @@ class VCpu:
         # KVM acknowledged the interrupt (PIC or LAPIC ISR set, userspace PIC's
         # intack done) and the guest has not yet received it and EOI'd it.
         self.in_service = False
+        # GIF: svm->guest_gif, or V_GIF in int_ctl with vGIF (gif_set()).
+        self.gif = True
+        self.mp_state = MpState.RUNNABLE
+        # apic->pending_events: KVM_APIC_INIT / KVM_APIC_SIPI latched for the vCPU.
+        self.init_pending = False
+        self.sipi_pending = False
+        # Ghost: a nested #VMEXIT to an L1 that intercepts INTR happened and KVM
+        # has not evaluated this vCPU's events since.
+        self.ghost_unevaluated = False
 
 
 class VM:
@@ -178,6 +201,9 @@ class VM:
         "pic_imr",
         "pic_output",
         "pic_wakeup_needed",
+        "vgif",
+        "pit_reinject",
+        "pit_lock",
     )
 
     def __init__(
@@ -211,6 +237,10 @@ class VM:
         self.write_locks: dict[str, int] = {}
         # Of those for IRQWIN: taken although another reason already inhibited.
         self.irqwin_write_locks_inhibited = 0
+        self.vgif = True  # kvm_amd.vgif: CLGI/STGI run in hardware, V_GIF holds GIF
+        # kvm->arch.vpit->pit_state.reinject and pit_state.lock (i8254.c).
+        self.pit_reinject = False
+        self.pit_lock = Mutex("pit_state.lock")
 
     @property
     def apicv_irq_window(self) -> Atomic:
@@ -254,6 +284,8 @@ def snapshot(vm: VM) -> dict[str, object]:
             s[f"{p}.LAPIC"] = int(v.lapic_irr)
             s[f"{p}.xen"] = int(v.xen_upcall)
             s[f"{p}.ISR"] = int(v.in_service)
+            s[f"{p}.GIF"] = int(v.gif)
+            s[f"{p}.mp"] = "RUN" if v.mp_state == MpState.RUNNABLE else "WFS"
     if vm.irq_source == "pic":
         s["pic"] = f"irr={int(vm.pic_irr)} imr={int(vm.pic_imr)} out={int(vm.pic_output)}"
     return s

@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Protocol
 
-from difftest.model.state import IRQWIN_BIT, VM, Reason, VCpu, reasons_str
+from difftest.model.state import (
+    IRQWIN_BIT,
+    KVM_REQ_APICV_UPDATE,
+    VM,
+    MpState,
+    Reason,
+    VCpu,
+    bit,
+    reasons_str,
+)
 from difftest.oracle import spec
 from difftest.oracle.findings import Kind
 
@@ -50,6 +59,13 @@ def check_quiescent(w: Checked) -> None:
         _check_lost_pic(w)
     committed = Counter(vm.ghost_committed)
     issued = Counter(w.ghost_issued)
+    if vm.irq_source != "legacy":
+        # KVM_REINJECT_CONTROL does nothing when the mode is unchanged: PIT_REINJ
+        # is judged by _check_pit, every other reason is committed exactly once.
+        pit = Reason.PIT_REINJ
+        committed = Counter({u: n for u, n in committed.items() if u[0] != pit})
+        issued = Counter({u: n for u, n in issued.items() if u[0] != pit})
+        _check_pit(w)
     if committed != issued:
         w.finding(
             Kind.LOST_UPDATE,
@@ -71,10 +87,16 @@ def check_quiescent(w: Checked) -> None:
     # vCPU, masked in the PIC or LVT0, a Xen upcall the guest already took) stays
     # counted until that vCPU's next svm_inject_irq(): KVM cannot know earlier.
     # That is a latency finding, not a window served and never retired.
+    # (A vCPU in wait-for-SIPI is no such case: its next injected interrupt may
+    # never come; a window still counted for it is judged as a counter error.)
     withdrawn = [
         v
         for v in vm.vcpus
-        if w.has_counter and v.irq_window and v.ghost_window and v not in outstanding
+        if w.has_counter
+        and v.irq_window
+        and v.ghost_window
+        and v not in outstanding
+        and v.mp_state == MpState.RUNNABLE
     ]
     if withdrawn and spec.irqwin_applies(vm):
         w.finding(
@@ -90,7 +112,11 @@ def check_quiescent(w: Checked) -> None:
         # A window outstanding while the vCPU runs L2 cannot be served there (V_IRQ
         # was dropped at VMRUN and is re-armed on the way back to L1), and AVIC is
         # off on that vCPU anyway: only L1 waiters need the VM-wide inhibit now.
-        waiting_l1 = [v.name for v in outstanding if not v.guest_mode]
+        # Nor does a window parked behind GIF=0 without vGIF: STGI's intercept is
+        # the window there.
+        waiting_l1 = [
+            v.name for v in outstanding if not v.guest_mode and not spec.window_parked(vm, v)
+        ]
         if waiting_l1 and not irqwin:
             w.finding(
                 Kind.MISSING_INHIBIT,
@@ -109,7 +135,14 @@ def check_quiescent(w: Checked) -> None:
                 where="quiescence",
                 expected="0: APICv active",
             )
-    if w.has_counter and spec.irqwin_applies(vm) and vm.irq_window_count != len(waiting):
+    # A parked window may be counted or not (seed's svm_clear_vintr() drops it at
+    # svm_set_gif(false), final keeps one requested in L1 until the injection).
+    parked = sum(1 for v in outstanding if spec.window_parked(vm, v))
+    if (
+        w.has_counter
+        and spec.irqwin_applies(vm)
+        and not len(waiting) - parked <= vm.irq_window_count <= len(waiting)
+    ):
         w.finding(
             Kind.COUNTER,
             f"IRQ-window counter={vm.irq_window_count}, outstanding windows="
@@ -119,6 +152,8 @@ def check_quiescent(w: Checked) -> None:
         )
     for v in vm.vcpus:
         should = spec.vcpu_should_be_active(vm, v)
+        if v.mp_state != MpState.RUNNABLE and v.requests & KVM_REQ_APICV_UPDATE:
+            continue  # asleep in wait-for-SIPI: it updates when it next runs
         if v.apicv_active != should:
             w.finding(
                 Kind.STALE_APICV,
@@ -143,9 +178,11 @@ def _check_lost_window(w: Checked, v: VCpu) -> None:
     re-evaluates kvm_xen_has_interrupt() on every entry. The in-kernel PIC is
     VM-wide and judged once, by ``_check_lost_pic``.
     """
-    if v.guest_mode or v.injected:
+    if v.guest_mode or v.injected or v.mp_state != MpState.RUNNABLE:
         return
     vm = w.vm
+    if not (v.gif or vm.vgif):
+        return  # STGI's intercept is the window: svm_set_gif(true) re-evaluates
     accepts = v.lvt0_extint or not v.apic_enabled
     per_vcpu_extint = vm.irq_source != "pic" and accepts and v.extint_pending
     lapic = v.lapic_irr and v.apic_enabled and not v.apicv_active
@@ -154,6 +191,9 @@ def _check_lost_window(w: Checked, v: VCpu) -> None:
     armed = v.v_irq and v.vintr_intercept
     why = "V_IRQ is armed but AVIC is active and ignores it" if armed else "no window is armed"
     what = "an ExtINT" if per_vcpu_extint else "a LAPIC interrupt" if lapic else "a Xen upcall"
+    if v.ghost_unevaluated:
+        _delayed_after_vmexit(w, v, what, why)
+        return
     if not (per_vcpu_extint or lapic):
         w.finding(
             Kind.DELAYED_WINDOW,
@@ -171,6 +211,20 @@ def _check_lost_window(w: Checked, v: VCpu) -> None:
     )
 
 
+def _delayed_after_vmexit(w: Checked, v: VCpu, what: str, why: str) -> None:
+    """In L2 with L1's RFLAGS.IF=0 KVM requests no window (svm_set_vintr() returns
+    early), and a #VMEXIT to an L1 that intercepts INTR raises no KVM_REQ_EVENT
+    (nested_svm_vmexit()): the interrupt waits for the next event evaluation,
+    whatever raises it. The same in every version: a latency, not a lost window."""
+    w.finding(
+        Kind.DELAYED_WINDOW,
+        f"{v.name} has {what} pending (IF={int(v.guest_if)}){' and ' + why if why else ''}; "
+        "KVM has not evaluated its events since a #VMEXIT to an L1 that intercepts INTR",
+        where="quiescence",
+        expected="a VINTR exit when the guest enables interrupts",
+    )
+
+
 def _check_lost_pic(w: Checked) -> None:
     """The i8259's output is VM-wide: its ExtINT is lost only if no vCPU that accepts
     it (LVT0) will take it: none has it queued, waits in L2, or has an honoured
@@ -178,10 +232,19 @@ def _check_lost_pic(w: Checked) -> None:
     vm = w.vm
     if not vm.pic_output:
         return
-    takers = [v for v in vm.vcpus if v.lvt0_extint or not v.apic_enabled]
-    if not takers or any(v.injected or v.guest_mode or _honoured(w, v) for v in takers):
+    takers = [
+        v
+        for v in vm.vcpus
+        if (v.lvt0_extint or not v.apic_enabled) and v.mp_state == MpState.RUNNABLE
+    ]
+    if not takers or any(
+        v.injected or v.guest_mode or _honoured(w, v) or not (v.gif or vm.vgif) for v in takers
+    ):
         return
     names = ", ".join(v.name for v in takers)
+    if any(v.ghost_unevaluated for v in takers):
+        _delayed_after_vmexit(w, next(v for v in takers if v.ghost_unevaluated), "an ExtINT", "")
+        return
     w.finding(
         Kind.LOST_WINDOW,
         f"the PIC output is raised and no vCPU that accepts it ({names}) has a window "
@@ -200,6 +263,40 @@ def _check_lost_interrupt(w: Checked, v: VCpu) -> None:
             "for injection nor delivered",
             where="quiescence",
             expected="re-injected after a cancelled entry (svm_complete_interrupts)",
+        )
+
+
+def _check_pit(w: Checked) -> None:
+    """PIT_REINJ follows the PIT's reinject mode: every commit changes it (the
+    ioctl returns early when the mode is unchanged), there are no more commits
+    than requests, and after the last one the inhibit and the mode agree."""
+    vm = w.vm
+    pit = Reason.PIT_REINJ
+    if not (vm.enable_apicv and vm.required & bit(pit)):
+        return
+    state = bool(w.initial_reasons & bit(pit))
+    for reason, set in vm.ghost_committed:
+        if reason != pit:
+            continue
+        if set == state:
+            w.finding(
+                Kind.LOST_UPDATE,
+                f"{'set' if set else 'clear'} PIT_REINJ committed while already "
+                f"{'set' if state else 'clear'}",
+                where="quiescence",
+                expected="kvm_pit_set_reinject() returns early when unchanged",
+            )
+            return
+        state = set
+    n_committed = sum(1 for r, _ in vm.ghost_committed if r == pit)
+    n_issued = sum(1 for r, _ in w.ghost_issued if r == pit)
+    if n_committed > n_issued or state != vm.pit_reinject:
+        w.finding(
+            Kind.LOST_UPDATE,
+            f"PIT_REINJ: {n_committed} commits for {n_issued} requests, inhibit "
+            f"{'set' if state else 'clear'} with reinject={int(vm.pit_reinject)}",
+            where="quiescence",
+            expected="the PIT_REINJ inhibit equals the PIT's reinject mode",
         )
 
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 class Kind(StrEnum):
     MISSED_INTERCEPT = "missed-intercept"
+    BLOCKED_INJECTION = "blocked-injection"
     WARN = "warn"
     LOST_WINDOW = "lost-window"
     LOST_INTERRUPT = "lost-interrupt"
@@ -36,6 +37,8 @@ MEANING = {
     Kind.MISSED_INTERCEPT: "guest access to the APIC page went through a present SPTE "
     "while the vCPU's APICv was off: KVM failed to intercept it",
     Kind.WARN: "a kernel WARN_ON fired",
+    Kind.BLOCKED_INJECTION: "an interrupt was injected into L1 while L1 blocked it (GIF=0 "
+    "or RFLAGS.IF=0)",
     Kind.LOST_WINDOW: "an ExtINT is pending but nothing will ever deliver it "
     "(V_IRQ ignored by AVIC, or no window requested)",
     Kind.LOST_INTERRUPT: "KVM acknowledged an interrupt that is neither queued nor delivered",

@@ -49,6 +49,8 @@ OBSERVED_CALLS = {
     "vmx_enable_irq_window": "_saw_enable_irq_window",
     "svm_inject_irq": "_saw_inject_irq",
     "vmx_inject_irq": "_saw_inject_irq",
+    "nested_svm_vmexit": "_saw_nested_vmexit",
+    "kvm_check_and_inject_events": "_saw_event_evaluation",
 }
 
 
@@ -87,6 +89,17 @@ class Observer:
     def _saw_inject_irq(self, vcpu: VCpu, reinjected: bool) -> None:
         if not reinjected:
             vcpu.ghost_window = False
+
+    def _saw_nested_vmexit(self, vcpu: VCpu) -> None:
+        """A #VMEXIT to an L1 that intercepts INTR raises no KVM_REQ_EVENT: an L1
+        interrupt that L1's RFLAGS.IF=0 blocked in L2 (no window is requested
+        there, svm_set_vintr()) waits for KVM's next event evaluation."""
+        if vcpu.intercept_intr and self.vm.irq_source != "legacy":
+            vcpu.ghost_unevaluated = True
+
+    def _saw_event_evaluation(self, vcpu: VCpu) -> None:
+        if vcpu.ghost_unevaluated:  # written only on a change: a footprint stays exact
+            vcpu.ghost_unevaluated = False
 
     # -- primitives -------------------------------------------------------
 

@@ -20,6 +20,7 @@ def bounds_for(params: GenParams) -> Bounds:
         nested=params.nested,
         vendor=params.vendor,
         irq_source=params.irq_source,
+        resets=params.resets,
     )
 
 

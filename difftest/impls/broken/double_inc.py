@@ -26,8 +26,9 @@ class DoubleInc(Final):
     name = "broken-double-inc"
 
     def svm_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
-        # mutation: no "!svm->avic_irq_window" test
-        if self.vm.enable_apicv and not vcpu.guest_mode:
-            vcpu.irq_window = True
-            yield from self.kvm_inc_apicv_irq_window_req()
-        yield from self.svm_set_vintr(vcpu)
+        if self.vm.vgif or vcpu.gif:
+            # mutation: no "!svm->avic_irq_window" test
+            if self.vm.enable_apicv and not vcpu.guest_mode:
+                vcpu.irq_window = True
+                yield from self.kvm_inc_apicv_irq_window_req()
+            yield from self.svm_set_vintr(vcpu)

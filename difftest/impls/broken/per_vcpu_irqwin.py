@@ -29,10 +29,11 @@ class PerVcpuIrqwin(Final):
         return reasons | (bit(Reason.IRQWIN) if vcpu.irq_window else 0)
 
     def svm_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
-        if self.vm.enable_apicv and not vcpu.irq_window and not vcpu.guest_mode:
-            vcpu.irq_window = True
-            yield from self.kvm_make_request(KVM_REQ_APICV_UPDATE, vcpu)
-        yield from self.svm_set_vintr(vcpu)
+        if self.vm.vgif or vcpu.gif:
+            if self.vm.enable_apicv and not vcpu.irq_window and not vcpu.guest_mode:
+                vcpu.irq_window = True
+                yield from self.kvm_make_request(KVM_REQ_APICV_UPDATE, vcpu)
+            yield from self.svm_set_vintr(vcpu)
 
     def svm_inject_irq(self, vcpu: VCpu, reinjected: bool) -> Kfunc:
         yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")

@@ -26,8 +26,9 @@ class VintrBeforeInhibit(Final):
     name = "broken-vintr-before-inhibit"
 
     def svm_enable_irq_window(self, vcpu: VCpu) -> Kfunc:
-        # mutation: svm_set_vintr() moved ahead of the increment
-        yield from self.svm_set_vintr(vcpu)
-        if self.vm.enable_apicv and not vcpu.irq_window and not vcpu.guest_mode:
-            vcpu.irq_window = True
-            yield from self.kvm_inc_apicv_irq_window_req()
+        if self.vm.vgif or vcpu.gif:
+            # mutation: svm_set_vintr() moved ahead of the increment
+            yield from self.svm_set_vintr(vcpu)
+            if self.vm.enable_apicv and not vcpu.irq_window and not vcpu.guest_mode:
+                vcpu.irq_window = True
+                yield from self.kvm_inc_apicv_irq_window_req()

@@ -42,14 +42,26 @@ class Hardware:
             return e, False
         if op == "run":
             return "hlt", True
+        wide = self.vm.irq_source != "legacy"
         if vcpu.guest_mode:
             # L2's own actions do not concern L1's APIC (L2's MMU never maps the
-            # APIC page); only its exit back to L1 does.
-            return ("vmexit" if op == "vmexit" else "hlt"), True
+            # APIC page); only its exit back to L1 does. Outside the legacy model
+            # ``vmexit`` goes on in L1 with the STGI that ends L1's world switch.
+            if op == "vmexit":
+                return "vmexit", not wide
+            return "hlt", True
+        if wide and op == "vmexit" and not vcpu.gif:
+            op = "stgi"  # L1's STGI after the #VMEXIT (GIF=0 since)
         if op == "cli":
             vcpu.guest_if = False
         elif op == "sti":
             vcpu.guest_if = True
+            self._avic_deliver(vcpu)
+            return self._window(vcpu) or "hlt", True
+        elif op in ("clgi", "stgi") and self.vm.vendor == "svm":
+            if not self.vm.vgif:
+                return op, True  # intercepted: stgi_interception / clgi_interception
+            vcpu.gif = op == "stgi"  # vGIF: V_GIF changes in hardware, no exit
             self._avic_deliver(vcpu)
             return self._window(vcpu) or "hlt", True
         elif op in ("vmrun", "sti_vmrun") and self.vm.vendor == "svm":
@@ -63,9 +75,11 @@ class Hardware:
         return "hlt", True
 
     def _window(self, vcpu: VCpu) -> str | None:
-        """An armed V_IRQ with RFLAGS.IF=1 exits with VINTR, unless AVIC is active
-        on the vCPU: AVIC ignores V_IRQ, the window goes unnoticed."""
-        if vcpu.guest_mode or not (vcpu.v_irq and vcpu.vintr_intercept and vcpu.guest_if):
+        """An armed V_IRQ with GIF=1 and RFLAGS.IF=1 exits with VINTR, unless AVIC is
+        active on the vCPU: AVIC ignores V_IRQ, the window goes unnoticed."""
+        if vcpu.guest_mode or not (
+            vcpu.v_irq and vcpu.vintr_intercept and vcpu.guest_if and vcpu.gif
+        ):
             return None
         if self.vm.vendor == "svm" and vcpu.apicv_active:
             # Only a window with an interrupt behind it is missed (one whose ExtINT
@@ -78,7 +92,13 @@ class Hardware:
     def _avic_deliver(self, vcpu: VCpu) -> None:
         """APICv/AVIC delivers a vIRR interrupt itself once L1's IF allows it; the
         guest's handler EOIs it. No window and no exit are involved."""
-        if vcpu.lapic_irr and vcpu.apicv_active and vcpu.guest_if and not vcpu.guest_mode:
+        if (
+            vcpu.lapic_irr
+            and vcpu.apicv_active
+            and vcpu.guest_if
+            and vcpu.gif
+            and not vcpu.guest_mode
+        ):
             vcpu.lapic_irr = False
             vcpu.delivered += 1
 
@@ -86,6 +106,14 @@ class Hardware:
         """EVENTINJ is taken; the guest's handler EOIs it, and a Xen guest's upcall
         handler clears evtchn_upcall_pending."""
         vcpu.injected = False
+        if not vcpu.guest_mode and not (vcpu.gif and vcpu.guest_if):
+            self.finding(
+                Kind.BLOCKED_INJECTION,
+                f"{vcpu.name} took an injected interrupt in L1 with GIF={int(vcpu.gif)} "
+                f"IF={int(vcpu.guest_if)}",
+                where="svm_vcpu_run",
+                expected="KVM injects only when the vendor's interrupt_allowed() says so",
+            )
         vcpu.in_service = False
         if vcpu.interrupt_nr == "xen":
             vcpu.xen_upcall = False

@@ -62,6 +62,25 @@ class Irq:
 
     # -- lapic.c ---------------------------------------------------------------
 
+    def kvm_lapic_reset(self, vcpu: VCpu, init_event: bool) -> Kfunc:
+        """Every LVT entry masked, IRR and ISR cleared; with
+        KVM_X86_QUIRK_LINT0_REENABLED the BSP's LINT0 is ExtINT again."""
+        yield wr("kvm_lapic_reset: LVTs masked, IRR/ISR cleared", f"{vcpu.name}.lapic")
+        vcpu.lvt0_extint = vcpu.id == 0  # kvm_vcpu_is_reset_bsp()
+        vcpu.lapic_irr = False
+
+    def _apic_accept_irq(self, vcpu: VCpu, delivery_mode: str) -> Kfunc:
+        """__apic_accept_irq(), its APIC_DM_INIT and APIC_DM_STARTUP cases (an IPI
+        from a vCPU outside the scenario)."""
+        yield wr(f"pending_events |= {delivery_mode}", f"{vcpu.name}.apic")
+        if delivery_mode == "INIT":
+            # apic->pending_events = (1UL << KVM_APIC_INIT)
+            vcpu.init_pending, vcpu.sipi_pending = True, False
+        else:
+            vcpu.sipi_pending = True  # set_bit(KVM_APIC_SIPI, &apic->pending_events)
+        yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+        yield from self.kvm_vcpu_kick(vcpu)
+
     def kvm_apic_accept_pic_intr(self, vcpu: VCpu) -> bool:
         """LVT0 unmasked in ExtINT mode, or the local APIC hardware-disabled."""
         return vcpu.lvt0_extint or not vcpu.apic_enabled

@@ -13,8 +13,10 @@ from difftest.model.state import KVM_REQ_APICV_UPDATE, KVM_REQ_EVENT, VCpu
 
 class Svm:
     def svm_interrupt_blocked(self, vcpu: VCpu) -> bool:
-        """In L2 with V_INTR_MASKING, L1's RFLAGS.IF (vmcb01) decides; GIF and the
-        interrupt shadow are not modelled here."""
+        """GIF=0 blocks everything; in L2 with V_INTR_MASKING, L1's RFLAGS.IF
+        (vmcb01) decides; the interrupt shadow is not modelled here."""
+        if not vcpu.gif:  # !gif_set(svm)
+            return True
         return not vcpu.guest_if
 
     def svm_interrupt_allowed(self, vcpu: VCpu) -> int:
@@ -54,13 +56,71 @@ class Svm:
         vcpu.injected = True
 
     def svm_set_gif(self, vcpu: VCpu, value: bool) -> Kfunc:
-        """Only the GIF=1 path is reached in the model (VMRUN, STGI)."""
-        assert value
-        if vcpu.vintr_intercept:
-            yield from self.svm_clear_vintr(vcpu)
-        yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")
-        if self.kvm_cpu_has_injectable_intr(vcpu):
-            yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+        """GIF=1: drop the VINTR window (KVM_REQ_EVENT re-requests it if still
+        needed) and re-evaluate pending events. GIF=0: without vGIF no interrupt
+        can come until STGI, whose intercept is the window, so V_IRQ goes; with
+        vGIF the VINTR intercept still detects the open window. GIF is this vCPU's
+        own state: no scheduling point of its own."""
+        if value:
+            if vcpu.vintr_intercept:  # svm_is_intercept(svm, INTERCEPT_VINTR)
+                yield from self.svm_clear_vintr(vcpu)
+            vcpu.gif = True  # enable_gif()
+            yield rd("kvm_cpu_has_injectable_intr", f"{vcpu.name}.ExtINT")
+            if self.svm_has_pending_gif_event(vcpu):
+                yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+        else:
+            vcpu.gif = False  # disable_gif()
+            if not self.vm.vgif:
+                yield from self.svm_clear_vintr(vcpu)
+
+    def svm_has_pending_gif_event(self, vcpu: VCpu) -> bool:
+        """smi_pending / nmi_pending are not modelled."""
+        return self.kvm_cpu_has_injectable_intr(vcpu) or self.kvm_apic_has_pending_init_or_sipi(
+            vcpu
+        )
+
+    def stgi_interception(self, vcpu: VCpu) -> Kfunc:
+        """Without vGIF, STGI is intercepted (init_vmcb sets INTERCEPT_STGI)."""
+        yield from self.svm_set_gif(vcpu, True)
+        return False
+
+    def clgi_interception(self, vcpu: VCpu) -> Kfunc:
+        yield from self.svm_set_gif(vcpu, False)
+        return False
+
+    def svm_apic_init_signal_blocked(self, vcpu: VCpu) -> bool:
+        """INIT is latched while GIF=0."""
+        return not vcpu.gif
+
+    def svm_leave_nested(self, vcpu: VCpu) -> Kfunc:
+        """nested.c: forcibly leave L2 (kvm_vcpu_reset, KVM_SET_NESTED_STATE):
+        vmcb01, and an APICv update request if the VM-wide state allows it. (GIF is
+        set by the callers: init_vmcb()'s enable_gif(), svm_set_nested_state()'s
+        svm_set_gif(); a posted patch moves svm_set_gif(svm, true) in here.)"""
+        if vcpu.guest_mode:
+            yield wr("leave_guest_mode; svm_switch_vmcb(vmcb01)", f"{vcpu.name}.vmcb")
+            vcpu.guest_mode = False
+            yield rd("kvm_apicv_activated", "kvm.apicv_inhibit_reasons")
+            if self.kvm_apicv_activated():
+                yield from self.kvm_make_request(KVM_REQ_APICV_UPDATE, vcpu)
+
+    def svm_set_nested_state(self, vcpu: VCpu) -> Kfunc:
+        """KVM_SET_NESTED_STATE without KVM_STATE_NESTED_GUEST_MODE and with GIF
+        set (what a VMM writes at reset): svm_leave_nested(), then svm_set_gif()."""
+        yield from self.svm_leave_nested(vcpu)
+        yield from self.svm_set_gif(vcpu, True)
+
+    def svm_vcpu_reset(self, vcpu: VCpu, init_event: bool) -> Kfunc:
+        """svm.c: init_vmcb() (and __svm_vcpu_reset() on a full reset, nothing the
+        model sees). No IRQ-window version touches avic_irq_window here."""
+        yield from self.init_vmcb(vcpu)
+
+    def init_vmcb(self, vcpu: VCpu) -> Kfunc:
+        """``control->int_ctl = V_INTR_MASKING_MASK`` drops V_IRQ; init_vmcb() only
+        ever sets intercepts, so INTERCEPT_VINTR stays as it was; enable_gif() last."""
+        yield wr("init_vmcb: int_ctl = V_INTR_MASKING_MASK", f"{vcpu.name}.vmcb")
+        vcpu.v_irq = False
+        vcpu.gif = True  # enable_gif(svm)
 
     def nested_svm_vmrun(self, vcpu: VCpu) -> Kfunc:
         yield from self.enter_svm_guest_mode(vcpu)
@@ -76,12 +136,22 @@ class Svm:
     def nested_svm_vmexit(self, vcpu: VCpu) -> Kfunc:
         yield wr("nested_svm_vmexit: switch to vmcb01", f"{vcpu.name}.vmcb")
         vcpu.guest_mode = False
+        legacy = self.vm.irq_source == "legacy"
+        if not legacy:
+            # If L1 doesn't intercept interrupts, KVM used vmcb02's V_IRQ for L1's
+            # windows: "Raise KVM_REQ_EVENT to ensure that KVM re-requests an
+            # interrupt window if necessary".
+            if not vcpu.intercept_intr:  # !nested_exit_on_intr(svm)
+                yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+            # "On vmexit the GIF is set to false and no event can be injected in L1."
+            yield from self.svm_set_gif(vcpu, False)
         # "Un-inhibit the AVIC right away, so that other vCPUs can start to benefit"
         yield rd("kvm_apicv_activated", "kvm.apicv_inhibit_reasons")
         if self.kvm_apicv_activated():
             yield from self._kvm_vcpu_update_apicv(vcpu)
-        # #VMEXIT clears GIF; L1's STGI sets it again.
-        yield from self.svm_set_gif(vcpu, True)
+        if legacy:
+            # The narrow model: L1's STGI follows the #VMEXIT at once.
+            yield from self.svm_set_gif(vcpu, True)
         return False
 
     def svm_handle_vintr(self, vcpu: VCpu) -> Kfunc:
@@ -98,4 +168,6 @@ SVM_EXIT_HANDLERS = {
     "npf": "svm_handle_npf",
     "vmrun": "nested_svm_vmrun",
     "vmexit": "nested_svm_vmexit",
+    "stgi": "stgi_interception",
+    "clgi": "clgi_interception",
 }

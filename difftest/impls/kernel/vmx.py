@@ -15,6 +15,19 @@ class Vmx:
     def vmx_interrupt_allowed(self, vcpu: VCpu) -> bool:
         return vcpu.guest_if
 
+    def vmx_apic_init_signal_blocked(self, vcpu: VCpu) -> bool:
+        """INIT is blocked in VMX root mode only (nested.vmxon && !is_guest_mode),
+        which the model never enters."""
+        return False
+
+    def vmx_vcpu_reset(self, vcpu: VCpu, init_event: bool) -> Kfunc:
+        """The interrupt-window control is left as it is (no inhibit depends on it)."""
+        yield wr("vmcs_write32(VM_ENTRY_INTR_INFO_FIELD, 0)", f"{vcpu.name}.vmcb")
+
+    def vmx_leave_nested(self, vcpu: VCpu) -> Kfunc:
+        """Nested VMX is not modelled: a vCPU is never in L2 on VMX."""
+        yield from ()
+
     def vmx_cancel_injection(self, vcpu: VCpu) -> Kfunc:
         """vmx_cancel_injection() -> __vmx_complete_interrupts(): requeue + KVM_REQ_EVENT."""
         yield wr("vmcs_write32(VM_ENTRY_INTR_INFO_FIELD, 0)", f"{vcpu.name}.vmcb")

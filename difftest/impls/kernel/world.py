@@ -16,6 +16,7 @@ from difftest.model.state import (
     KVM_REQ_EVENT,
     VM,
     Mode,
+    MpState,
     Reason,
     VCpu,
     bit,
@@ -42,6 +43,10 @@ class World(Observer):
         vcpus = [VCpu(i, v.apic_enabled, v.guest_if) for i, v in enumerate(scenario.vcpus)]
         self.vm = VM(scenario.vendor, scenario.enable_apicv, vcpus, scenario.irq_source)
         vm = self.vm
+        vm.vgif = scenario.vgif
+        # kvm_create_pit() starts in reinject mode; a VMM that turned it off
+        # before the run starts without PIT_REINJ.
+        vm.pit_reinject = "PIT_REINJ" in scenario.initial
         if scenario.enable_apicv:
             for r in scenario.initial:
                 vm.apicv_inhibit_reasons |= bit(Reason[r]) & vm.required
@@ -121,17 +126,32 @@ class World(Observer):
         """The vCPU thread: KVM_RUN until the guest has carried out each action of
         its program (vcpu_run()'s loop around ``vcpu_enter_guest``), then idle."""
         for op in program:
-            while True:
-                self._saw_entry(vcpu)
-                if (yield from self.vcpu_enter_guest(vcpu, op)):
-                    break
+            if op == "reset":
+                # Not a guest action: the vCPU's userspace thread leaves KVM_RUN,
+                # resets the vCPU through its ioctls and enters KVM_RUN again.
+                yield from self.userspace_reset(vcpu)
+            else:
+                while True:
+                    if not self.kvm_vcpu_running(vcpu):
+                        # vcpu_run(): wait-for-SIPI blocks; without an INIT or a
+                        # SIPI the rest of the program never runs.
+                        if not (yield from self.vcpu_block(vcpu)):
+                            self.finished[vcpu.id] = True
+                            return
+                        continue
+                    self._saw_entry(vcpu)
+                    if (yield from self.vcpu_enter_guest(vcpu, op)):
+                        break
             self.ops_done[vcpu.id] += 1
         yield from self.vcpu_idle(vcpu, vcpu.id)
 
     def _ioctl_thread(self, tid: int, program: tuple[str, ...]) -> Kfunc:
         for op in program:
             kind, arg, set = parse_ioctl(op, len(self.vm.vcpus))
-            if kind == "extint" and self.vm.irq_source == "xen":
+            if kind in ("init", "sipi"):
+                mode = "INIT" if kind == "init" else "STARTUP"
+                yield from self._apic_accept_irq(self.vm.vcpus[arg], mode)
+            elif kind == "extint" and self.vm.irq_source == "xen":
                 yield from self.kvm_xen_set_evtchn(self.vm.vcpus[arg])
             elif kind == "extint":
                 yield from self.kvm_pic_set_irq(self.vm.vcpus[arg])
@@ -158,24 +178,51 @@ class World(Observer):
         self.idle[tid] = True
         while True:
             yield woken
-            if vcpu.requests:
+            if vcpu.mp_state == MpState.RUNNABLE and vcpu.requests:
                 self.idle[tid] = False
                 self._saw_entry(vcpu)
                 yield from self.vcpu_enter_guest(vcpu, "run")
+                self.idle[tid] = True
+                continue
+            if self._wfs_wakeup(vcpu):
+                # kvm_vcpu_has_events(): a pending INIT/SIPI wakes a halted vCPU
+                # too (an INIT latched while GIF was 0, once vGIF sets it again).
+                self.idle[tid] = False
+                yield from self.kvm_apic_accept_events(vcpu)  # vcpu_block()
                 self.idle[tid] = True
                 continue
             assert vcpu.mode == Mode.OUTSIDE_GUEST_MODE
             self.finished[tid] = True
             return
 
+    def vcpu_block(self, vcpu: VCpu) -> Kfunc:
+        """x86.c vcpu_block() for a vCPU in wait-for-SIPI: sleep until
+        kvm_arch_vcpu_runnable() (an INIT or SIPI pending and allowed), then accept
+        it. Returns False if none ever comes: the run is over, the vCPU sleeps on.
+        Runtime, like vcpu_idle(): the sleep is the scheduler's business."""
+        self.idle[vcpu.id] = True  # bookkeeping: quiescence detection
+        yield Point("kvm_vcpu_block", f"{vcpu.name}.apic", False, lambda: self._wake(vcpu))
+        self.idle[vcpu.id] = False
+        if not self._wfs_wakeup(vcpu):
+            return False
+        yield from self.kvm_apic_accept_events(vcpu)
+        return True
+
     def _wake(self, vcpu: VCpu) -> bool:
-        if vcpu.requests:
+        """Work for ``vcpu``, or nothing left for anyone. A vCPU in wait-for-SIPI
+        serves no request: only an INIT or a SIPI wakes it (and a pending, allowed
+        INIT or SIPI wakes a runnable one too)."""
+        if vcpu.mp_state == MpState.RUNNABLE and vcpu.requests:
+            return True
+        if (vcpu.init_pending or vcpu.sipi_pending) and self._wfs_wakeup(vcpu):
             return True
         idle, finished = self.idle, self.finished
         for i in range(len(idle)):  # plain loops: this is polled at every step
             if not (idle[i] or finished[i]):
                 return False
-        for v in self.vm.vcpus:  # noqa: SIM110 (a generator costs more here)
-            if v.requests:
+        for v in self.vm.vcpus:
+            if v.requests and v.mp_state == MpState.RUNNABLE:
+                return False
+            if (v.init_pending or v.sipi_pending) and self._wfs_wakeup(v):
                 return False
         return True

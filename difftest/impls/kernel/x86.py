@@ -8,12 +8,13 @@ Only what the IRQ-window patches leave alone is here; the functions they change
 from __future__ import annotations
 
 from difftest.engine.points import Kfunc, Points, rd, wr
-from difftest.engine.sync import down_read, down_write, up_read, up_write
+from difftest.engine.sync import down_read, down_write, lock, unlock, up_read, up_write
 from difftest.model.state import (
     KVM_REQ_APICV_UPDATE,
     KVM_REQ_EVENT,
     KVM_REQ_UNBLOCK,
     Mode,
+    MpState,
     Reason,
     VCpu,
     bit,
@@ -101,6 +102,9 @@ class X86:
         if (yield from self.kvm_check_request(KVM_REQ_EVENT, vcpu)) or self.kvm_xen_has_interrupt(
             vcpu
         ):
+            yield from self.kvm_apic_accept_events(vcpu)
+            if vcpu.mp_state == MpState.INIT_RECEIVED:
+                return False  # r = 1; goto out: vcpu_run() blocks the vCPU
             req_immediate_exit = yield from self.kvm_check_and_inject_events(vcpu)
         yield ENTER_GUEST_MODE[vcpu.name]
         vcpu.mode = Mode.IN_GUEST_MODE
@@ -164,18 +168,35 @@ class X86:
 
     def kvm_ioctl_set_or_clear(self, reason: Reason, set: bool) -> Kfunc:
         """Dispatch an inhibit change to the kernel function userspace reaches."""
+        if reason == Reason.PIT_REINJ and self.vm.irq_source != "legacy":
+            return self.kvm_vm_ioctl_reinject(set)
         if reason == Reason.PIT_REINJ:
             return self.kvm_pit_set_reinject(set)
         if reason == Reason.BLOCKIRQ:
             return self.kvm_arch_vcpu_guestdbg_update_apicv_inhibit(set)
         return self.kvm_set_or_clear_apicv_inhibit(reason, set)
 
+    def kvm_vm_ioctl_reinject(self, reinject: bool) -> Kfunc:
+        """x86.c, KVM_REINJECT_CONTROL: kvm_pit_set_reinject() under pit_state.lock."""
+        vm = self.vm
+        yield from lock(vm.pit_lock, self.current)
+        yield from self.kvm_pit_set_reinject(reinject)
+        yield from unlock(vm.pit_lock)
+
     def kvm_pit_set_reinject(self, reinject: bool) -> Kfunc:
-        """i8254.c, KVM_REINJECT_CONTROL."""
+        """i8254.c: nothing to do, and no inhibit update, if the mode is unchanged.
+        ps->reinject is only written under pit_state.lock, which the caller holds:
+        its accesses need no scheduling point of their own. (The legacy model, the
+        format-1 reproducers', called it without the lock and without the test.)"""
+        vm = self.vm
+        legacy = vm.irq_source == "legacy"
+        if not legacy and vm.pit_reinject == reinject:  # atomic_read(&ps->reinject)
+            return
         if reinject:
             yield from self.kvm_set_apicv_inhibit(Reason.PIT_REINJ)
         else:
             yield from self.kvm_clear_apicv_inhibit(Reason.PIT_REINJ)
+        vm.pit_reinject = reinject  # atomic_set(&ps->reinject, reinject)
 
     def kvm_arch_vcpu_guestdbg_update_apicv_inhibit(self, set: bool) -> Kfunc:
         """KVM_SET_GUEST_DEBUG with BLOCKIRQ on a vCPU outside the scenario (vCPU
@@ -195,6 +216,99 @@ class X86:
         vcpu.extint_pending = True
         yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
         yield from self.kvm_vcpu_kick(vcpu)
+
+
+class X86Reset:
+    """INIT, SIPI and userspace's reset of a vCPU (x86.c, lapic.c)."""
+
+    def kvm_apic_has_pending_init_or_sipi(self, vcpu: VCpu) -> bool:
+        """lapic.h: apic->pending_events != 0."""
+        return vcpu.init_pending or vcpu.sipi_pending
+
+    def kvm_apic_init_sipi_allowed(self, vcpu: VCpu) -> bool:
+        """lapic.h: no SMM in the model; SVM blocks INIT while GIF=0."""
+        return not self.apic_init_signal_blocked(vcpu)
+
+    def kvm_apic_accept_events(self, vcpu: VCpu) -> Kfunc:
+        """lapic.c: an INIT resets the vCPU into wait-for-SIPI (the BSP, vCPU 0,
+        stays runnable); a SIPI in wait-for-SIPI makes it runnable. INIT stays
+        latched while it is blocked (GIF=0); a SIPI that cannot be taken is dropped.
+
+        In L2 the kernel first runs kvm_check_nested_events(); the model's L1 does
+        not intercept INIT, so that returns 0 and kvm_vcpu_reset() forces the vCPU
+        back to L1 (the INTR part is evaluated right after, in
+        kvm_check_and_inject_events())."""
+        # The sender sets pending_events before KVM_REQ_EVENT, so an event seen as
+        # a request is seen here too, and a later one leaves KVM_REQ_EVENT set.
+        if not self.kvm_apic_has_pending_init_or_sipi(vcpu):
+            return
+        yield rd("apic->pending_events", f"{vcpu.name}.apic")
+        if not self.kvm_apic_init_sipi_allowed(vcpu):
+            vcpu.sipi_pending = False  # clear_bit(KVM_APIC_SIPI, &apic->pending_events)
+            return
+        if vcpu.init_pending:  # test_and_clear_bit(KVM_APIC_INIT, ...)
+            vcpu.init_pending = False
+            yield from self.kvm_vcpu_reset(vcpu, True)
+            vcpu.mp_state = MpState.RUNNABLE if vcpu.id == 0 else MpState.INIT_RECEIVED
+        if vcpu.sipi_pending:  # test_and_clear_bit(KVM_APIC_SIPI, ...)
+            vcpu.sipi_pending = False
+            if vcpu.mp_state == MpState.INIT_RECEIVED:
+                # vcpu_deliver_sipi_vector(); kvm_set_mp_state(RUNNABLE)
+                vcpu.mp_state = MpState.RUNNABLE
+
+    def kvm_vcpu_running(self, vcpu: VCpu) -> bool:
+        return vcpu.mp_state == MpState.RUNNABLE
+
+    def _wfs_wakeup(self, vcpu: VCpu) -> bool:
+        """kvm_vcpu_has_events() for a vCPU in wait-for-SIPI (IF=0 after a reset,
+        so only an INIT or SIPI counts)."""
+        return self.kvm_apic_has_pending_init_or_sipi(vcpu) and self.kvm_apic_init_sipi_allowed(
+            vcpu
+        )
+
+    def kvm_vcpu_reset(self, vcpu: VCpu, init_event: bool) -> Kfunc:
+        """x86.c: leave L2 (SVM does not always exit on INIT), reset the local APIC,
+        drop the queued interrupt (kvm_clear_interrupt_queue), RFLAGS = 2, then the
+        vendor's vcpu_reset."""
+        if vcpu.guest_mode:
+            yield from self.leave_nested(vcpu)  # kvm_leave_nested()
+        yield from self.kvm_lapic_reset(vcpu, init_event)
+        yield wr("kvm_clear_interrupt_queue; kvm_set_rflags(X86_EFLAGS_FIXED)", f"{vcpu.name}.vmcb")
+        vcpu.injected = False
+        vcpu.in_service = False  # the LAPIC's ISR is cleared; an acked ExtINT is dropped
+        vcpu.guest_if = False
+        yield from self.vcpu_reset(vcpu, init_event)
+
+    def kvm_arch_vcpu_ioctl_set_mpstate(self, vcpu: VCpu, mp_state: MpState) -> Kfunc:
+        """x86.c KVM_SET_MP_STATE: refused for INIT_RECEIVED while INIT is blocked
+        (GIF=0); otherwise kvm_set_mp_state() and KVM_REQ_EVENT. Nothing is reset."""
+        if mp_state == MpState.INIT_RECEIVED and not self.kvm_apic_init_sipi_allowed(vcpu):
+            return
+        yield wr(f"kvm_set_mp_state({mp_state.name})", f"{vcpu.name}.mp_state")
+        vcpu.mp_state = mp_state
+        yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+
+    def userspace_reset(self, vcpu: VCpu) -> Kfunc:
+        """What a VMM's system reset does to a vCPU between two KVM_RUNs (QEMU's
+        kvm_arch_put_registers(KVM_PUT_RESET_STATE)), in its order: KVM_SET_REGS
+        (RFLAGS.IF=0), KVM_SET_LAPIC (IRR/ISR clear, LVT0 ExtINT on the BSP only),
+        KVM_SET_VCPU_EVENTS (no queued interrupt), KVM_SET_NESTED_STATE (L1, GIF=1),
+        KVM_SET_MP_STATE (INIT_RECEIVED for an AP). No vendor reset runs: the VMCB
+        keeps V_IRQ and avic_irq_window."""
+        yield wr("KVM_SET_REGS: RFLAGS = 2", f"{vcpu.name}.vmcb")
+        vcpu.guest_if = False
+        yield wr("KVM_SET_LAPIC: kvm_apic_set_state", f"{vcpu.name}.lapic")
+        vcpu.lvt0_extint = vcpu.id == 0
+        vcpu.lapic_irr = False
+        vcpu.in_service = False
+        yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+        yield wr("KVM_SET_VCPU_EVENTS: interrupt.injected = 0", f"{vcpu.name}.vmcb")
+        vcpu.injected = False
+        if self.vm.vendor == "svm":
+            yield from self.svm_set_nested_state(vcpu)
+        yield from self.kvm_arch_vcpu_ioctl_set_mpstate(
+            vcpu, MpState.RUNNABLE if vcpu.id == 0 else MpState.INIT_RECEIVED
+        )
 
 
 def set_or_clear_apicv_inhibit(reasons: int, reason: Reason, set: bool) -> int:

@@ -1,0 +1,48 @@
+"""A perf finding (a write lock for IRQWIN while another reason inhibits) is a
+finding in check and in the scoreboard: listed, a failure only with
+--fail-on-perf. perf-eager-irqwin (final without its lockless peek) has no other
+divergence from final."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from difftest.frontends.cli import main
+
+CHECK = ["check", "--impl", "perf-eager-irqwin", "--runs", "60", "--irq-source", "legacy"]
+
+
+@pytest.mark.parametrize("flag, rc", [([], 0), (["--fail-on-perf"], 1)])
+def test_check_perf_finding(tmp_path: Path, capsys: pytest.CaptureFixture[str], flag, rc) -> None:
+    assert main([*CHECK, "--out", str(tmp_path), *flag]) == rc
+    out = capsys.readouterr().out
+    assert "irqwin-write-lock" in out and "perf" in out
+
+
+def test_final_is_clean_with_fail_on_perf(tmp_path: Path) -> None:
+    argv = ["check", "--impl", "final", "--runs", "60", "--irq-source", "legacy"]
+    assert main([*argv, "--fail-on-perf", "--out", str(tmp_path)]) == 0
+
+
+def test_scoreboard_counts_perf_only_when_asked() -> None:
+    from difftest.scoreboard import score
+
+    quiet = score(["perf-eager-irqwin"], ["random"], seeds=1, budget=2.0)
+    loud = score(["perf-eager-irqwin"], ["random"], seeds=1, budget=2.0, perf=True)
+    assert quiet.cells["perf-eager-irqwin", "random"].found == 0
+    cell = loud.cells["perf-eager-irqwin", "random"]
+    assert cell.found == 1 and set(cell.kinds) == {"irqwin-write-lock"}
+
+
+def test_mutants_vendor_and_perf_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["mutants", "--impls", "perf-eager-irqwin", "--searches", "random"]
+    argv += ["--seeds", "1", "--budget", "2", "--fail-on-perf"]
+    main(argv)
+    assert "1/1" in capsys.readouterr().out
+    main(
+        ["mutants", "--impls", "final", "--searches", "random", "--seeds", "1"]
+        + ["--budget", "1", "--vendor", "vmx"]
+    )
+    assert "0/1" in capsys.readouterr().out
