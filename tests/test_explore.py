@@ -122,12 +122,15 @@ def test_cli_explore_counterexample_and_proof(tmp_path, capsys) -> None:
                 "apic,run",
                 "--ioctls",
                 "1",
+                "--ioctl-ops",
+                "set PIT_REINJ",
             ]
         )
         == 0
     )
     assert "proof: no bug in any schedule of the 2 scenarios" in capsys.readouterr().out
     one = ["explore", "--impl", "final", "--vcpus", "1", "--vcpu-ops", "apic", "--ioctls", "1"]
+    one += ["--ioctl-ops", "set PIT_REINJ"]
     assert main([*one, "--no-deepen"]) == 0
     undeepened = capsys.readouterr().out
     assert main(one) == 0
@@ -375,6 +378,7 @@ def test_state_key_sees_world_and_position() -> None:
 
 def test_cli_explore_incomplete_exits_4(capsys) -> None:
     args = ["explore", "--impl", "final", "--vcpus", "2", "--ops", "2", "--width", "200"]
+    args += ["--vcpu-ops", "sti,apic,run"]
     assert main([*args, "--max-executions", "5"]) == 4
     out = capsys.readouterr().out
     assert "incomplete: executions ran out after 0 of 45 scenarios" in out
@@ -427,3 +431,20 @@ def test_state_key_sees_a_for_loops_iterator() -> None:
     pending[0] = next(gens[0])
     key.ran(0)
     assert key.key(pending) != first
+
+
+def test_cli_explore_defaults_reach_nested_and_a_clearing_ioctl(capsys) -> None:
+    """Issue 9: the default alphabet has VMRUN/#VMEXIT, and the default ioctls clear a
+    reason (a stale or missing IRQWIN shows only once nothing else inhibits)."""
+    from difftest.frontends import explore_cmd
+
+    p = __import__("argparse").ArgumentParser()
+    explore_cmd.register(p.add_subparsers())
+    a = p.parse_args(["explore", "--impl", "final"])
+    b = explore_cmd._bound(a)
+    assert {"vmrun", "vmexit"} <= set(b.vcpu_ops)
+    assert "clear HYPERV" in b.ioctl_ops and "extint" in b.ioctl_ops
+    assert b.vgif and b.enable_apicv
+    a = p.parse_args(["explore", "--impl", "final", "--no-vgif", "--no-apicv"])
+    b = explore_cmd._bound(a)
+    assert not b.vgif and not b.enable_apicv

@@ -53,13 +53,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument("--ops", type=int, default=1, help="operations per vCPU")
     e.add_argument("--ioctls", type=int, default=0, help="ioctl threads")
     e.add_argument("--ioctl-len", type=int, default=1, help="operations per ioctl thread")
-    e.add_argument("--vcpu-ops", default="sti,apic,run", help="comma-separated vCPU alphabet")
+    e.add_argument(
+        "--vcpu-ops",
+        default="sti,apic,run,vmrun,vmexit",
+        help="comma-separated vCPU alphabet (also cli, sti_vmrun; clgi, stgi, reset need "
+        "a wider --irq-source)",
+    )
     e.add_argument(
         "--ioctl-ops",
-        default="set PIT_REINJ",
-        help='comma-separated, e.g. "set PIT_REINJ,extint,lapic,pic mask" (extint and lapic '
-        "expand to one operation per vCPU; pic ops need --irq-source pic)",
+        # A clear is what exposes a stale or missing IRQWIN; PIT_REINJ set alone would
+        # make a stale IRQWIN legal for the rest of the run.
+        default="extint,set HYPERV,clear HYPERV",
+        help='comma-separated, e.g. "set PIT_REINJ,extint,lapic,pic mask,init,sipi" (extint, '
+        "lapic, init and sipi expand to one operation per vCPU; pic ops need --irq-source pic)",
     )
+    e.add_argument("--no-vgif", action="store_true", help="kvm_amd.vgif=0 (wider sources)")
+    e.add_argument("--no-apicv", action="store_true", help="enable_apicv=0")
     e.add_argument(
         "--irq-source",
         choices=IRQ_SOURCES,
@@ -142,6 +151,8 @@ def _bound(a: argparse.Namespace) -> Bound:
         vendor=a.vendor,
         irq_source=a.irq_source,
         intercept_intr=not a.no_intercept_intr,
+        vgif=not a.no_vgif,
+        enable_apicv=not a.no_apicv,
     )
 
 

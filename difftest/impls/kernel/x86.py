@@ -268,8 +268,8 @@ class X86Reset:
 
     def kvm_vcpu_reset(self, vcpu: VCpu, init_event: bool) -> Kfunc:
         """x86.c: leave L2 (SVM does not always exit on INIT), reset the local APIC,
-        drop the queued interrupt (kvm_clear_interrupt_queue), RFLAGS = 2, then the
-        vendor's vcpu_reset."""
+        drop the queued interrupt (kvm_clear_interrupt_queue), RFLAGS = 2, raise
+        KVM_REQ_EVENT, then the vendor's vcpu_reset."""
         if vcpu.guest_mode:
             yield from self.leave_nested(vcpu)  # kvm_leave_nested()
         yield from self.kvm_lapic_reset(vcpu, init_event)
@@ -277,6 +277,7 @@ class X86Reset:
         vcpu.injected = False
         vcpu.in_service = False  # the LAPIC's ISR is cleared; an acked ExtINT is dropped
         vcpu.guest_if = False
+        yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
         yield from self.vcpu_reset(vcpu, init_event)
 
     def kvm_arch_vcpu_ioctl_set_mpstate(self, vcpu: VCpu, mp_state: MpState) -> Kfunc:
