@@ -72,8 +72,7 @@ def main() -> None:
 
 def stateful_rows() -> None:
     print(
-        "\nstateful search, CPU seconds ('deepened': explore's default, bounds 0, 1, 2, "
-        "then unbounded)"
+        "\nstateful search, CPU seconds ('deepened': explore's default, by rounds of preemptions)"
     )
     print(
         f"{'impl':18s} {'configuration':30s} {'states':>7s} {'execs':>7s} {'cpu s':>6s} "

@@ -230,9 +230,9 @@ def explore_row(name: str, preemptions: int | None, cap: float) -> str:
 def stateful_row(
     name: str, cap: float, deepen: tuple[int, ...] = (0, 1, 2), reduce: bool = False
 ) -> tuple[str, float | None, int]:
-    """``difftest explore``'s stateful search (by default bounds 0, 1, 2, then
-    unbounded): the row, the CPU seconds of a finished proof (None otherwise) and
-    the states stored."""
+    """``difftest explore``'s stateful search (by default by rounds of
+    preemptions, states told apart by the last thread up to round 2): the row,
+    the CPU seconds of a finished proof (None otherwise) and the states stored."""
     from difftest.explore.stateful import explore_stateful
 
     c0 = time.process_time()
@@ -318,7 +318,7 @@ def main() -> None:
             f"| difftest explore --dpor, {label} | - | - | {explore_row('prepatch', p, args.cap)} |"
         )
     row, _, _ = stateful_row("prepatch", args.proof_cap)
-    print(f"| difftest explore (stateful, bounds 0, 1, 2, then unbounded) | - | - | {row} |")
+    print(f"| difftest explore (stateful, by rounds of preemptions) | - | - | {row} |")
     for label, r in spin_rows.items():
         rand_s = rand[label.partition(", cc")[0]]
         with_compile = (r.compile_s + r.pan_s) / rand_s
@@ -363,7 +363,7 @@ def main() -> None:
         label = "unbounded" if p is None else f"preemptions <= {p}"
         print(f"| difftest explore --dpor, {label} | - | {explore_row('final', p, args.cap)} |")
     proofs = []
-    for label, deepen in (("bounds 0, 1, 2, then unbounded", (0, 1, 2)), ("unbounded", ())):
+    for label, deepen in (("by rounds of preemptions, the default", (0, 1, 2)), ("unbounded", ())):
         row, proof_s, states = stateful_row("final", args.proof_cap, deepen)
         print(f"| difftest explore (stateful, {label}) | - | {row} |")
         proofs.append((label, proof_s, states))

@@ -243,6 +243,39 @@ def test_stateful_agrees_with_naive_within_bounds(impl: str, name: str) -> None:
             assert first.preemptions is not None and first.preemptions <= bound
 
 
+# Three threads: whether the thread that ran last can run, and which one it is,
+# decide what a bounded visit covers (stateful._covered).
+THREE = {
+    "two-vcpus": Scenario(vcpus=(V("run"), V("apic")), ioctls=(("set PIT_REINJ",),)),
+    "two-sti": Scenario(
+        vcpus=(V("sti"), V("run")),
+        ioctls=(("clear PIT_REINJ",),),
+        initial=("PIT_REINJ",),
+        extint=(0,),
+    ),
+}
+
+
+def _agrees_within(impl: str, s: Scenario, bound: int) -> None:
+    naive = _naive(impl, s, bound)
+    got = StatefulExplorer(impl_cls(impl), s, bound=bound, stop_on_bug=False, collect=True)
+    out = got.explore()
+    assert out.outcomes == naive.outcomes and out.kinds == naive.kinds, (impl, bound)
+
+
+@pytest.mark.parametrize("impl", ["final", "broken-kick-no-wait"])
+@pytest.mark.parametrize("name", list(THREE))
+def test_stateful_agrees_with_naive_on_three_threads(impl: str, name: str) -> None:
+    _agrees_within(impl, THREE[name], 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("impl", ["final", "broken-kick-no-wait"])
+@pytest.mark.parametrize("name", list(THREE))
+def test_stateful_agrees_with_naive_on_three_threads_bound_2(impl: str, name: str) -> None:
+    _agrees_within(impl, THREE[name], 2)
+
+
 @pytest.mark.parametrize(("impl", "i"), UNBOUNDED)
 def test_stateful_agrees_with_naive_unbounded(impl: str, i: int) -> None:
     s = TINY[i]

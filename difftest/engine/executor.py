@@ -105,7 +105,13 @@ def execute(
     scheduler.new_execution()
     on_step = getattr(scheduler, "on_step", None)
     if on_step is not None:
+        prefix = getattr(scheduler, "prefix", None)
+        done = _replay_prefix(world, prefix(), gens, pending) if prefix is not None else []
+        if world.halted():
+            return Execution(done, "halted")
         on_step(None, pending)
+        if done:
+            return _run(world, scheduler, on_step, None, names, gens, pending, max_steps, done)
     elif snapshot is None:
         uniform = getattr(scheduler, "uniform_rng", None)
         rng = uniform() if uniform is not None else None
@@ -141,12 +147,15 @@ def _run(
     gens: list[Kfunc | None],
     pending: list[Point | None],
     max_steps: int,
+    schedule: list[int] | None = None,
 ) -> Execution:
-    """The general loop: any scheduler, optional tracing and ``on_step``."""
-    schedule: list[int] = []
+    """The general loop: any scheduler, optional tracing and ``on_step``; it goes
+    on after the steps in ``schedule`` if given (untraced)."""
+    current: int | None = schedule[-1] if schedule else None
+    if schedule is None:
+        schedule = []
     trace: list[Step] | None = [] if snapshot is not None else None
     before = snapshot() if snapshot is not None else None
-    current: int | None = None
     live = [i for i, p in enumerate(pending) if p is not None]
     next_task, halted = scheduler.next_task, world.halted
     while True:
@@ -326,6 +335,22 @@ def _run_uniform(
             if halted():
                 return Execution(schedule, "halted")
             seen = len(findings) if watch else -1  # type: ignore[arg-type]
+
+
+def _replay_prefix(
+    world: World, prefix: list[int], gens: list[Kfunc | None], pending: list[Point | None]
+) -> list[int]:
+    """Run the steps of ``prefix`` blindly: a systematic explorer's ``prefix()``
+    is a schedule it ran before, so every step is runnable and nothing halts
+    before its last step; the explorer is shown the state after it."""
+    for step, tid in enumerate(prefix):
+        world.current = tid
+        world.now = step
+        try:
+            pending[tid] = next(gens[tid])  # type: ignore[arg-type]
+        except StopIteration:
+            pending[tid] = gens[tid] = None
+    return list(prefix)
 
 
 def _advance(gen: Kfunc | None) -> Point | None:

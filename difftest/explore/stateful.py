@@ -30,6 +30,7 @@ schedule that goes round the cycle until the budget runs out.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,12 @@ class _Node:
     key: tuple[Any, ...]
     sleep: dict[int, Footprint] = field(default_factory=dict)
     fp: Footprint | None = None
+    # every schedule from here was run or is covered by a complete state: no
+    # thread was left out by the bound and every cut met a complete state
+    whole: bool = True
+    # rounds: the path to here and the step chosen, shared with the deeper nodes
+    # (parent's link, (key, preemptions, prev, enabled, chosen))
+    link: tuple[Any, ...] | None = None
 
     def cost(self, t: int) -> int:
         return self.preemptions + int(self.prev in self.enabled and t != self.prev)
@@ -78,11 +85,24 @@ class StatefulExplorer:
         collect: bool = False,
         deadline: float | None = None,
         max_executions: int | None = None,
+        complete: set[tuple[Any, ...]] | None = None,
+        intern: dict[Any, int] | None = None,
+        rounds: int | None = None,
     ) -> None:
         self.impl = impl
         self.scenario = scenario
         if reduce and bound is not None:
             raise ValueError("sleep sets are not complete within a preemption bound")
+        if rounds is not None and (reduce or bound is not None):
+            raise ValueError("rounds are an unbounded search without sleep sets")
+        # Unbounded, by rounds of preemptions: a step that preempts waits for the
+        # round of its preemption count (see ``explore_stateful``); up to round
+        # ``rounds`` a state is keyed with the last thread, as bounded.
+        self.rounds = rounds
+        self.later: list[tuple[int, int, tuple[tuple[Any, int], ...]]] = []  # heap
+        self.round = 0
+        self.seq = 0
+        self.floor = -1  # rounds: the depth of the rebuilt path's last node
         self.bound = bound
         self.reduce = reduce
         self.tracker = Tracker()
@@ -94,9 +114,17 @@ class StatefulExplorer:
         self.deadline = deadline
         self.max_executions = max_executions
         self.nodes: list[_Node] = []
-        self.visited: dict[tuple[Any, ...], int] = {}  # key -> fewest preemptions seen
-        self.on_path: dict[tuple[Any, ...], int] = {}  # key -> depth, along the current path
-        self.intern: dict[Any, int] = {}
+        # state -> the thread that ran last (None: it cannot run now) -> the
+        # fewest preemptions it was expanded with
+        self.visited: dict[tuple[Any, ...], dict[int | None, int]] = {}
+        # state (without the last thread) -> depth of its first expansion along the
+        # current path
+        self.on_path: dict[tuple[Any, ...], int] = {}
+        self.intern: dict[Any, int] = intern if intern is not None else {}
+        # States (keys without the last thread) whose every schedule a search has
+        # covered; shared by the searches of an iterative deepening (with their
+        # ``intern``), so a later bound cuts there instead of expanding again.
+        self.complete: set[tuple[Any, ...]] = complete if complete is not None else set()
         self.cycle: tuple[int, int] | None = None  # (depth of first visit, depth now)
         self.stats = Stats()
 
@@ -115,6 +143,14 @@ class StatefulExplorer:
         self.keyer: StateKey | None = None
         self.pending: Sequence[Point | None] = ()
         self.child_sleep: dict[int, Footprint] = {}
+
+    def prefix(self) -> list[int]:
+        """The path to the state to expand, for the executor to replay without
+        asking (with sleep sets, every replayed step's footprint is needed)."""
+        if self.reduce:
+            return []
+        self.k = len(self.nodes)
+        return [n.chosen for n in self.nodes]
 
     def on_step(self, tid: int | None, pending: list[Point | None]) -> None:
         self.pending = pending
@@ -148,26 +184,38 @@ class StatefulExplorer:
             return self._run(node.chosen)
         if self.keyer is None:
             self.keyer = StateKey(self.world, self.gens, self.intern)
-        key = self.keyer.key(self.pending)
-        if self.bound is not None:
-            key = (*key, current)
+        base = self.keyer.key(self.pending)
+        if base in self.complete:
+            raise _Cut  # a whole state: every schedule from here was covered
         if self.reduce:
-            return self._run(self._expand_reduced(key, runnable, current, k))
-        # preemptions so far; unbounded they do not matter: every state once
+            return self._run(self._expand_reduced(base, runnable, current, k))
+        # Bounded, the last thread matters only if it can run (switching away is
+        # then a preemption). Unbounded, preemptions do not matter: every state once.
+        rounds = self.rounds is not None
         pre = (
             self.nodes[-1].cost(self.nodes[-1].chosen)
-            if self.nodes and self.bound is not None
+            if self.nodes and (self.bound is not None or rounds)
             else 0
         )
-        seen = self.visited.get(key)
-        if seen is not None and seen <= pre:
-            if key in self.on_path and self.cycle is None:
-                first = self.on_path[key]
-                if self.nodes[first].preemptions == pre:
+        exact = self.bound is not None or (rounds and pre <= self.rounds)  # type: ignore[operator]
+        last = current if exact and current in runnable else None
+        key = (*base, last) if self.bound is not None else base
+        seen = self.visited.get(base)
+        if seen is not None and (not exact or _covered(seen, last, pre)):
+            first = self.on_path.get(base)
+            if first is not None and self.cycle is None:
+                # back at a state being expanded: bounded, going round again costs
+                # no preemption if the loop cost none and its first step is free now
+                a = self.nodes[first]
+                if self.bound is None or (a.preemptions == pre and last in (None, a.chosen)):
                     self.cycle = (first, k)
+            if self.nodes:
+                self.nodes[-1].whole = False  # covered only if that visit turns out whole
             raise _Cut
-        self.visited[key] = pre
-        self.on_path[key] = k
+        if seen is None:
+            seen = self.visited[base] = {}
+        seen[last] = pre
+        self.on_path.setdefault(base, k)
         self.stats.states += 1
         enabled = tuple(runnable)
         order = [current, *(t for t in enabled if t != current)] if current in enabled else enabled
@@ -175,6 +223,18 @@ class StatefulExplorer:
         cands = [t for t in order if self.bound is None or node.cost(t) <= self.bound]
         if len(cands) < len(order):
             self.stats.bound_hit = True
+            node.whole = False
+        if rounds:
+            # the steps that preempt wait for their round, behind the path here
+            up = self.nodes[-1].link if self.nodes else None
+            for t in cands:
+                if node.cost(t) > pre:
+                    self.seq += 1
+                    heapq.heappush(
+                        self.later, (pre + 1, self.seq, (up, (key, pre, current, enabled, t)))
+                    )
+            cands = [t for t in cands if node.cost(t) == pre]
+            node.link = (up, (key, pre, current, enabled, cands[0]))
         node.chosen, node.todo = cands[0], cands[1:]
         self.nodes.append(node)
         return node.chosen
@@ -210,17 +270,58 @@ class StatefulExplorer:
     # -- driving ---------------------------------------------------------------
 
     def _backtrack(self) -> bool:
+        if self._backtrack_path():
+            return True
+        if not self.later:
+            return False
+        # the next deferred step, in the round of its preemptions: rebuild the path
+        pre, _, item = heapq.heappop(self.later)
+        if pre > self.round:
+            self.stats.deepest = pre - 1  # every round below is done
+            self.round = pre
+        recs = []
+        link = item
+        while link is not None:
+            link, rec = link
+            recs.append(rec)
+        recs.reverse()
+        self.nodes = [
+            _Node(chosen, [], p, prev, enabled, key, _NO_SLEEP)
+            for key, p, prev, enabled, chosen in recs
+        ]
+        self.nodes[-1].link = item  # what the nodes below it are linked to
+        self.floor = len(recs) - 1  # the nodes up to here have nothing left to try
+        self.on_path = {}
+        for depth, rec in enumerate(recs):
+            self.on_path.setdefault(rec[0], depth)
+        return True
+
+    def _backtrack_path(self) -> bool:
         while self.nodes:
+            if len(self.nodes) - 1 <= self.floor:  # a rebuilt path: nothing left on it
+                self.nodes = []
+                self.on_path = {}
+                self.floor = -1
+                return False
             node = self.nodes[-1]
             if node.todo:
                 if self.reduce and node.fp is not None:
                     node.sleep[node.chosen] = node.fp
                 node.chosen = node.todo.pop(0)
                 node.fp = None
+                if node.link is not None:
+                    node.link = (node.link[0], (*node.link[1][:4], node.chosen))
                 return True
             self.nodes.pop()
-            if self.on_path.get(node.key) == len(self.nodes):
-                del self.on_path[node.key]
+            base = node.key[:-1] if self.bound is not None and not self.reduce else node.key
+            if self.on_path.get(base) == len(self.nodes):
+                del self.on_path[base]
+            if self.reduce or self.rounds is not None:
+                continue  # sleep sets prune schedules, rounds defer them: none known whole
+            if node.whole:
+                self.complete.add(node.key[:-1] if self.bound is not None else node.key)
+            elif self.nodes:
+                self.nodes[-1].whole = False
         return False
 
     def explore(self) -> Outcome:
@@ -286,6 +387,25 @@ class StatefulExplorer:
         return False
 
 
+_NO_SLEEP: dict[int, Footprint] = {}  # rounds run without sleep sets
+
+
+def _covered(seen: dict[int | None, int], last: int | None, pre: int) -> bool:
+    """Whether a state reached with ``pre`` preemptions after thread ``last`` is
+    covered by its earlier expansions (``seen``: last thread -> preemptions).
+
+    The cost of a schedule from the state depends on the last thread only at its
+    first step, by at most one preemption, and not at all when the last thread
+    cannot run (``None``). So an expansion after the same thread or after none
+    with no more preemptions, or after any thread with fewer, explored every
+    schedule this visit could still afford.
+    """
+    for t, p in seen.items():  # noqa: SIM110 (called at every state)
+        if p < pre or (p == pre and (t == last or t is None)):
+            return True
+    return False
+
+
 def explore_stateful(
     impl: type[World],
     scenario: Scenario,
@@ -298,23 +418,40 @@ def explore_stateful(
     deadline: float | None = None,
     max_executions: int | None = None,
 ) -> Outcome:
-    """Stateful search of one scenario, by increasing preemption bound.
+    """Stateful search of one scenario, by increasing preemptions.
 
     With ``preemptions`` P: bounds 0..P in turn (the first counterexample has the
-    fewest preemptions). Without: the bounds in ``deepen``, then unbounded, so a
-    shallow bug is found as fast as a bounded search finds it and a clean run
-    ends in a full proof. A bound that cut nothing already covered everything.
-    ``reduce`` adds sleep sets to the unbounded search: a quarter of the
-    executions, but the footprint tracking makes it slower in CPU time than the
-    plain search on the scenarios measured (README, "Systematic exploration").
+    fewest preemptions). Without, and ``deepen`` not empty: one unbounded search
+    by rounds, which runs every step that preempts in the round of its
+    preemption count (the states reached without preempting, then those one
+    preemption away, and so on). Up to round ``max(deepen)`` a state is told
+    apart by the thread that ran last and expanded again when a visit can afford
+    more (as in a bounded search), so a counterexample with that many
+    preemptions or fewer is found in the round of its fewest, about as fast as a
+    bounded search finds it; beyond, a state is expanded once, whatever round
+    reaches it first, so a clean run ends in a full proof for little more than
+    one unbounded search costs. With ``deepen`` empty:
+    the plain unbounded search. ``reduce`` adds sleep sets to the unbounded
+    search, after the bounds in ``deepen``: a quarter of the executions, but the
+    footprint tracking makes it slower in CPU time than the plain search on the
+    scenarios measured (README, "Systematic exploration").
     """
+    rounds = max(deepen) if preemptions is None and deepen and not reduce else None
     bounds: list[int | None] = (
-        list(range(preemptions + 1)) if preemptions is not None else [*deepen, None]
+        list(range(preemptions + 1))
+        if preemptions is not None
+        else [None]
+        if rounds is not None or not deepen
+        else [*deepen, None]
     )
     total = Stats()
     last: Outcome | None = None
     kinds: set[str] = set()
     outcomes: set[tuple[object, ...]] = set()
+    # states a search covered whole, cut by the later ones (keys are interned
+    # in one table, so they compare across searches)
+    complete: set[tuple[Any, ...]] = set()
+    intern: dict[Any, int] = {}
     for b in bounds:
         ex = StatefulExplorer(
             impl,
@@ -325,6 +462,9 @@ def explore_stateful(
             collect=collect,
             deadline=deadline,
             max_executions=None if max_executions is None else max_executions - total.executions,
+            complete=complete,
+            intern=intern,
+            rounds=rounds,
         )
         last = ex.explore()
         total.add(last.stats)

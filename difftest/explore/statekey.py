@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 import functools
 import gc
+import operator
 import types
 from collections.abc import Sequence
 from typing import Any
@@ -54,6 +55,48 @@ def _slots(cls: type) -> tuple[str, ...]:
             sorted({n for c in cls.__mro__ for n in getattr(c, "__slots__", ())})
         )
     return names
+
+
+# Kinds of value, decided once per type (in the order the walks test them).
+_ATOM, _LOCK_POINT_OR_OBJ, _SEQ, _DICT, _SET, _METHOD, _PARTIAL, _FUNCTION, _OBJ, _OTHER = (
+    object() for _ in range(10)
+)
+_KINDS: dict[type, object] = {}
+# Types whose values are keyed as they are (immutable, compared by value); grows
+# by the enum types met.
+_ATOMIC: set[type] = set(_ATOM_TYPES) | {type(_UNSET)}
+_SHAPES: dict[type, tuple[Any, frozenset[int]]] = {}
+
+
+def _kind(t: type) -> object:
+    if issubclass(t, _ATOMS):
+        if issubclass(t, enum.Enum):
+            _ATOMIC.add(t)
+        return _ATOM
+    if t is Point:
+        return _LOCK_POINT_OR_OBJ
+    if issubclass(t, (list, tuple)):
+        return _SEQ
+    if issubclass(t, dict):
+        return _DICT
+    if issubclass(t, (set, frozenset)):
+        return _SET
+    if issubclass(t, types.MethodType):
+        return _METHOD
+    if issubclass(t, functools.partial):
+        return _PARTIAL
+    if issubclass(t, types.FunctionType):
+        return _FUNCTION
+    if hasattr(t, "__slots__") or t.__dictoffset__ != 0:
+        return _OBJ
+    return _OTHER
+
+
+def _shape(cls: type) -> tuple[Any, frozenset[int]]:
+    """A slotted class's getter of every slot, and which slots are step indices."""
+    names = _slots(cls)
+    get = operator.attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),))
+    return get, frozenset(i for i, n in enumerate(names) if n in STEP_INDEX)
 
 
 class UncoveredState(TypeError):
@@ -84,52 +127,80 @@ class StateKey:
         """An object's fields; the object is labelled by the order it was met in."""
         self.labels[id(obj)] = len(self.labels)
         d = getattr(obj, "__dict__", None)
-        if d is not None:
-            items = sorted(d.items())
-            if top:
-                items = [(n, v) for n, v in items if n not in SKIP]
-        else:
-            items = [(n, getattr(obj, n, _UNSET)) for n in _slots(type(obj))]
-        out: list[Any] = [type(obj).__name__]
         val = self._val
-        for n, v in items:
+        if d is None:
+            cls = type(obj)
+            shape = _SHAPES.get(cls)
+            if shape is None:
+                shape = _SHAPES[cls] = _shape(cls)
+            get, steps = shape
+            try:
+                vals = get(obj)
+            except AttributeError:  # an unset slot
+                vals = tuple(getattr(obj, n, _UNSET) for n in _slots(cls))
+            if steps:
+                vals = list(vals)
+                for i in steps:
+                    vals[i] = vals[i] is not None
+            if _ATOMIC.issuperset(map(type, vals)):
+                return (cls.__name__, *vals)
+            return (
+                cls.__name__,
+                *(v if type(v) in _ATOMIC or v is _UNSET else val(v, where) for v in vals),
+            )
+        out: list[Any] = [type(obj).__name__]
+        for n, v in sorted(d.items()):
+            if top and n in SKIP:
+                continue
             if n in STEP_INDEX:
                 v = v is not None
-            elif type(v) in _ATOM_TYPES or v is _UNSET:
+            elif type(v) in _ATOMIC:
                 pass
             elif top and n == "findings":
                 v = tuple(sorted({f.kind.value for f in v}))
             else:
                 v = val(v, n)
-            out.append(v if d is None else (n, v))
+            out.append((n, v))
         return tuple(out)
 
     def _val(self, v: Any, where: str) -> Any:
-        if type(v) in _ATOM_TYPES or isinstance(v, _ATOMS):
+        t = type(v)
+        if t in _ATOMIC:
+            return v
+        kind = _KINDS.get(t)
+        if kind is None:
+            kind = _KINDS[t] = _kind(t)
+        if kind is _ATOM:
             return v
         ref = self.labels.get(id(v))
         if ref is not None:
             return ("@", ref)
-        if isinstance(v, (list, tuple)):
+        if kind is _LOCK_POINT_OR_OBJ:
+            if v.lock is not None:
+                # a lock's own point (the lock holds them): immutable, its
+                # predicate and lock are the lock's own
+                return ("point", v.op, v.obj, v.write)
+            return self._obj(v, where)
+        if kind is _SEQ:
             if isinstance(v, list):  # identity matters for what can change, not for tuples
                 self.labels[id(v)] = len(self.labels)
             val = self._val
-            return (
-                type(v).__name__,
-                *(x if type(x) in _ATOM_TYPES else val(x, where) for x in v),
-            )
-        if isinstance(v, dict):
+            return (t.__name__, *(x if type(x) in _ATOMIC else val(x, where) for x in v))
+        if kind is _DICT:
             self.labels[id(v)] = len(self.labels)
             return ("dict", *sorted((repr(k), self._val(x, where)) for k, x in v.items()))
-        if isinstance(v, (set, frozenset)):
+        if kind is _SET:
             return ("set", *sorted(repr(x) for x in v))
-        if isinstance(v, types.MethodType):
+        if kind is _METHOD:
             return ("method", v.__func__.__qualname__, self._val(v.__self__, where))
-        if isinstance(v, types.FunctionType):
+        if kind is _FUNCTION:
             return ("fn", v.__qualname__)
-        if hasattr(v, "__dict__") or hasattr(type(v), "__slots__"):
+        if kind is _PARTIAL:
+            val = self._val
+            return ("partial", val(v.func, where), val(v.args, where), val(v.keywords, where))
+        if kind is _OBJ:
             return self._obj(v, where)
-        raise UncoveredState(f"state key: cannot cover {where} of type {type(v).__name__}")
+        raise UncoveredState(f"state key: cannot cover {where} of type {t.__name__}")
 
     # -- thread positions -----------------------------------------------------
 
@@ -141,6 +212,7 @@ class StateKey:
 
     def _position(self, tid: int) -> int:
         parts: list[Any] = []
+        local, atomic = self._local, _ATOMIC
         g = self.gens[tid]
         while g is not None:
             f = g.gi_frame
@@ -148,11 +220,11 @@ class StateKey:
                 parts.append("finished")
                 break
             loc = f.f_locals
-            mine = {id(x) for x in loc.values()}
+            mine = set(map(id, loc.values()))
             # What the frame holds besides its locals: its value stack, where a
             # ``for`` loop keeps its iterator (gc sees the stack; f_locals does not).
             stack = tuple(
-                self._local(r)
+                r if type(r) in atomic else local(r)
                 for r in gc.get_referents(g)
                 if id(r) not in mine and not isinstance(r, _FRAME_OWN)
             )
@@ -160,7 +232,7 @@ class StateKey:
                 (
                     g.gi_code,
                     f.f_lasti,
-                    tuple((k, self._local(x)) for k, x in loc.items()),
+                    tuple((k, x if type(x) in atomic else local(x)) for k, x in loc.items()),
                     stack,
                 )
             )
@@ -168,7 +240,13 @@ class StateKey:
         return self._id(tuple(parts))
 
     def _local(self, v: Any) -> Any:
-        if isinstance(v, _ATOMS):
+        t = type(v)
+        if t in _ATOMIC:
+            return v
+        kind = _KINDS.get(t)
+        if kind is None:
+            kind = _KINDS[t] = _kind(t)
+        if kind is _ATOM:
             return v
         ref = self.labels.get(id(v))
         if ref is not None:
@@ -176,32 +254,32 @@ class StateKey:
             return ("@", ref)
         if v is self.world:
             return ("@", "w")
-        if isinstance(v, (tuple, list)):  # a list of the frame's own
-            return (type(v).__name__, *(self._local(x) for x in v))
-        if isinstance(v, dict):
+        if kind is _SEQ:  # a list of the frame's own
+            return (t.__name__, *(self._local(x) for x in v))
+        if kind is _DICT:
             return ("dict", *sorted((repr(k), self._local(x)) for k, x in v.items()))
         if isinstance(v, type):  # the __class__ cell of a method that calls super()
             return ("type", v.__module__, v.__qualname__)
-        if isinstance(v, Point):
+        if kind is _LOCK_POINT_OR_OBJ:
             return ("point", v.op, v.obj, v.write, self._local(v.ready))
-        if isinstance(v, types.MethodType):
+        if kind is _METHOD:
             return ("method", v.__func__.__qualname__, self._local(v.__self__))
-        if isinstance(v, functools.partial):
+        if kind is _PARTIAL:
             return ("partial", self._local(v.func), self._local(v.args), self._local(v.keywords))
-        if isinstance(v, types.FunctionType):
+        if kind is _FUNCTION:
             cells = v.__closure__ or ()
             return ("fn", v.__code__, tuple(self._local(c.cell_contents) for c in cells))
-        if isinstance(v, types.CellType):  # a local that a closure shares
+        if t is types.CellType:  # a local that a closure shares
             try:
                 return ("cell", self._local(v.cell_contents))
             except ValueError:
                 return ("cell",)
-        if type(v).__name__.endswith("iterator") and hasattr(v, "__reduce__"):
+        if t.__name__.endswith("iterator") and hasattr(v, "__reduce__"):
             _, args, *state = v.__reduce__()  # e.g. (iter, (seq,), index)
-            return ("iter", type(v).__name__, self._local(args), tuple(state))
-        if isinstance(v, types.GeneratorType):
+            return ("iter", t.__name__, self._local(args), tuple(state))
+        if t is types.GeneratorType:
             return ("gen", v.gi_code, v.gi_frame.f_lasti if v.gi_frame else None)
-        raise UncoveredState(f"state key: cannot cover a thread local of type {type(v).__name__}")
+        raise UncoveredState(f"state key: cannot cover a thread local of type {t.__name__}")
 
     def key(self, pending: Sequence[Point | None]) -> tuple[int, ...]:
         """The state now: world, positions, pending steps."""

@@ -1,8 +1,9 @@
 """``difftest explore``: every schedule of every scenario within a bound.
 
-By default a stateful search (``difftest.explore.stateful``) by increasing
-preemption bound, 0, 1, 2 and then unbounded: a shallow bug is found as fast as
-a bounded search finds it, and a clean finish is a proof over every schedule.
+By default a stateful search (``difftest.explore.stateful``) by rounds of
+preemptions (every step that preempts waits for the round of its preemption
+count): a shallow bug is found about as fast as a bounded search finds it, and
+a clean finish is a proof over every schedule.
 With ``--preemptions P`` it stops at P: a clean finish is a proof within the
 bound. ``--dpor`` runs stateless DPOR instead (bounded DPOR is not complete
 within its bound, so a clean bounded run is not a proof); ``--naive``
@@ -108,8 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument(
         "--no-deepen",
         action="store_true",
-        help="without --preemptions: search every schedule at once, no bounded passes "
-        "first (a proof sooner, a shallow bug later)",
+        help="without --preemptions: search every schedule depth-first, not by rounds "
+        "of preemptions (a proof a little sooner, a shallow bug later)",
     )
     e.add_argument("--time", type=float, default=None, metavar="SECONDS", help="give up after")
     e.add_argument(
