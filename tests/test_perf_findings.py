@@ -46,3 +46,24 @@ def test_mutants_vendor_and_perf_flags(capsys: pytest.CaptureFixture[str]) -> No
         + ["--budget", "1", "--vendor", "vmx"]
     )
     assert "0/1" in capsys.readouterr().out
+
+
+EXPLORE = ["explore", "--vcpus", "1", "--ops", "2", "--vcpu-ops", "run,sti", "--initial"]
+EXPLORE += ["PIT_REINJ"]
+
+
+@pytest.mark.parametrize("flag, rc", [([], 0), (["--fail-on-perf"], 1)])
+def test_explore_perf_finding_is_no_proof(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag, rc
+) -> None:
+    argv = [*EXPLORE, "--impl", "perf-eager-irqwin", "--out", str(tmp_path)]
+    assert main(argv + flag) == rc
+    out = " ".join(capsys.readouterr().out.split())
+    assert "proof:" not in out
+    assert "findings that are not bugs: irqwin-write-lock (perf); no proof" in out
+
+
+def test_explore_final_takes_the_lazy_path(tmp_path: Path, capsys) -> None:
+    argv = [*EXPLORE, "--impl", "final", "--fail-on-perf", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    assert "proof: no bug in any schedule" in capsys.readouterr().out

@@ -40,6 +40,7 @@ from difftest.frontends.cli import (
 from difftest.frontends.validate import parse_shard
 from difftest.impls import load
 from difftest.model.scenario import IRQ_SOURCES, Scenario, ScenarioError
+from difftest.oracle.findings import SEVERITY, Kind
 from difftest.plugin.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 from difftest.runner import Result, run
 from difftest.schedulers.pct import PCTScheduler, pct_bound, pct_bound_runs
@@ -68,6 +69,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "lapic, init and sipi expand to one operation per vCPU; pic ops need --irq-source pic)",
     )
     e.add_argument("--no-vgif", action="store_true", help="kvm_amd.vgif=0 (wider sources)")
+    e.add_argument(
+        "--fail-on-perf",
+        action="store_true",
+        help="exit 1 on a perf finding too (a write lock the lazy IRQ-window path avoids)",
+    )
     e.add_argument("--no-apicv", action="store_true", help="enable_apicv=0")
     e.add_argument(
         "--irq-source",
@@ -193,10 +199,12 @@ def _explore(a: argparse.Namespace) -> int:
     left = a.max_executions
     o: Outcome | None = None
     start = time.monotonic()
+    soft: set[str] = set()  # latency and perf findings seen: no proof with those
     for s in todo:
         with cov if cov is not None else contextlib.nullcontext():
             o = _search(a, impl, s, deadline, left)
         total.add(o.stats)
+        soft |= {k for k in o.kinds if SEVERITY[Kind(k)] != "bug"}
         if left is not None:
             left -= o.stats.executions
         if o.counterexample is not None:
@@ -231,6 +239,19 @@ def _explore(a: argparse.Namespace) -> int:
             a.width,
         )
         return EXIT_INCOMPLETE
+    if soft:
+        # A perf or latency finding is a finding: the run is no proof.
+        a.doc["explore"]["result"] = "findings-not-bugs"
+        a.doc["findings"] = output.findings(dict.fromkeys(soft, 1))  # scenarios not counted
+        emit(
+            f"no bug in the {done} scenarios, but findings that are not bugs: "
+            + ", ".join(f"{k} ({SEVERITY[Kind(k)]})" for k in sorted(soft))
+            + f"; no proof{but}",
+            a.width,
+        )
+        if a.fail_on_perf and any(SEVERITY[Kind(k)] == "perf" for k in soft):
+            return EXIT_FINDING
+        return uncovered
     result = (
         "proof"
         if a.preemptions is None or not total.bound_hit
