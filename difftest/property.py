@@ -16,7 +16,7 @@ from hypothesis import seed as hypothesis_seed
 
 from difftest.impls.kernel.world import World
 from difftest.model.scenario import Scenario
-from difftest.oracle.findings import Kind
+from difftest.oracle.findings import SEVERITY, Kind
 from difftest.report.explain import explain, preemptions
 from difftest.runner import Result
 from difftest.strategies import DEFAULT_BOUNDS, Bounds, executions
@@ -35,7 +35,7 @@ class Divergence(AssertionError):
         # Rendering replays with tracing: only worth it for the example shown.
         if self._text is None:
             r = self.result
-            f = r.first_bug
+            f = r.first_failure(perf=True)
             # The first line is what pytest's short summary shows.
             head = f"{self.impl.name}: {f.kind.value} in {f.where}" if f else self.impl.name
             self._text = (
@@ -56,10 +56,15 @@ def kind_error(kind: Kind) -> type[Divergence]:
     return _BY_KIND[kind]
 
 
-def check(impl: type[World], r: Result, kinds: Iterable[Kind] | None = None) -> None:
-    """Raise the kind's ``Divergence`` if ``r`` has a bug finding (of ``kinds``)."""
-    f = r.first_bug
-    if f is not None and (kinds is None or f.kind in set(kinds)):
+def check(
+    impl: type[World], r: Result, kinds: Iterable[Kind] | None = None, perf: bool = False
+) -> None:
+    """Raise the kind's ``Divergence`` if ``r`` has a bug finding (of ``kinds``);
+    with ``perf``, or when ``kinds`` names a perf kind, a perf finding too."""
+    wanted = None if kinds is None else set(kinds)
+    perf = perf or (wanted is not None and any(SEVERITY[k] == "perf" for k in wanted))
+    f = r.first_failure(perf)
+    if f is not None and (wanted is None or f.kind in wanted):
         raise _BY_KIND[f.kind](impl, r)
 
 
@@ -96,6 +101,7 @@ def minimal_failure(
     kinds: Iterable[Kind] | None = None,
     seed: int | None = 0,
     config: settings = SEARCH_SETTINGS,
+    perf: bool = False,
 ) -> Search:
     """Search with Hypothesis (scenario and schedule, or only the schedule of a
     given ``scenario``) and shrink the first failure.
@@ -110,7 +116,7 @@ def minimal_failure(
     def prop(r: Result) -> None:
         seen.examples += 1
         try:
-            check(impl, r, wanted)
+            check(impl, r, wanted, perf)
         except Divergence:
             if seen.examples_to_first is None:
                 seen.examples_to_first = seen.examples
@@ -119,6 +125,7 @@ def minimal_failure(
     # One example-database entry per implementation and search space.
     prop._hypothesis_internal_add_digest = repr(  # type: ignore[attr-defined]
         (impl.__module__, impl.__qualname__, bounds, scenario, sorted(wanted or ()))
+        + (("perf",) if perf else ())
     ).encode()
     # One result, reported by difftest (table and reproducer), not as a repr.
     config = settings(config, report_multiple_bugs=False, verbosity=Verbosity.quiet)

@@ -34,6 +34,15 @@ class Result:
     def first_bug(self) -> Finding | None:
         return self.bugs[0] if self.bugs else None
 
+    def first_failure(self, perf: bool = False) -> Finding | None:
+        """The finding that fails the run: its first bug or, with ``perf``
+        (``--fail-on-perf``), its first perf finding when it has no bug."""
+        if self.bugs:
+            return self.bugs[0]
+        if perf:
+            return next((f for f in self.findings if f.severity == "perf"), None)
+        return None
+
 
 def run(
     impl: type[World],

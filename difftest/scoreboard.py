@@ -81,7 +81,7 @@ def score(
     """Run every (implementation, search) cell; names are validated first, so a
     typo fails before any time is spent. ``vendor``: the scenarios' vendor (VMX-only
     bugs show with "vmx"); ``perf``: a perf finding is a detection in the searches
-    that can report one (random), the others count bugs only."""
+    that can report one (random, hypothesis), the others count bugs only."""
     classes = {name: load(name) for name in impls}
     finders = {name: searches.get(name) for name in search_names}
     params = None if vendor == "svm" else GenParams(vendor=vendor)
@@ -97,7 +97,8 @@ def score(
                 if det is None:
                     continue
                 result = det.result
-                first = result.first_bug or next(f for f in result.findings if f.severity == "perf")
+                first = result.first_failure(perf=True)
+                assert first is not None
                 cell.kinds[first.kind.value] += 1
                 if shrink_repros:
                     result = shrink(cls, result)

@@ -26,7 +26,7 @@ from hypothesis import settings
 
 from difftest.impls.kernel.world import World
 from difftest.model.scenario import VCPU_IOCTLS, Scenario, ScenarioError, VcpuSpec
-from difftest.oracle.findings import Kind
+from difftest.oracle.findings import SEVERITY, Kind
 from difftest.property import SEARCH_SETTINGS, minimal_failure
 from difftest.report.explain import preemptions
 from difftest.runner import Result, run
@@ -68,13 +68,20 @@ class Forgiving:
         return t
 
 
+def shows(r: Result, kind: Kind) -> bool:
+    """Whether ``kind`` is what fails ``r``: its first bug, or for a perf kind
+    (``--fail-on-perf``) its first perf finding when it has no bug."""
+    f = r.first_failure(perf=SEVERITY[kind] == "perf")
+    return f is not None and f.kind == kind
+
+
 def replay_kind(
     impl: type[World], scenario: Scenario, schedule: list[int], kind: Kind
 ) -> tuple[Result, int] | None:
     """The forgiving replay of ``schedule`` if it shows ``kind`` first, with its preemptions."""
     sched = Forgiving(schedule)
     r = run(impl, scenario, sched)
-    if r.first_bug is not None and r.first_bug.kind == kind:
+    if shows(r, kind):
         return r, sched.preemptions
     return None
 
@@ -103,8 +110,9 @@ def _runs(schedule: list[int]) -> list[tuple[int, int, int]]:
 def fewer_preemptions(impl: type[World], result: Result) -> Result:
     """Pass 2: at each switch, let the thread that was running continue (its
     next run moved up to the switch) while the first bug keeps its kind."""
-    assert result.first_bug is not None
-    kind = result.first_bug.kind
+    first = result.first_failure(perf=True)
+    assert first is not None
+    kind = first.kind
     best, best_p = result, preemptions(impl, result)
     improved = True
     while improved and best_p > 0:
@@ -176,7 +184,7 @@ def find_schedule(
 ) -> Result | None:
     for k in range(tries):
         r = run(impl, scenario, RandomScheduler(seed * 7919 + k))
-        if r.first_bug is not None and r.first_bug.kind == kind:
+        if shows(r, kind):
             return r
     if scenario.n_ops <= SMALL:
         return minimal_failure(impl, scenario=scenario, kinds={kind}, config=SMALL_SEARCH).result
@@ -241,8 +249,9 @@ def shrink(
 ) -> Result:
     """A smaller scenario with the same first-bug kind, and a schedule with the
     fewest preemptions that shows it."""
-    assert result.first_bug is not None
-    kind = result.first_bug.kind
+    first = result.first_failure(perf=True)
+    assert first is not None
+    kind = first.kind
     best = result
     while True:
         before = size(impl, best)
@@ -291,8 +300,9 @@ def shrink_scenario(
     impl: type[World], result: Result, *, tries: int = 300, progress: Progress | None = None
 ) -> Result:
     """Pass 1: a smaller scenario with the same first-bug kind."""
-    assert result.first_bug is not None
-    kind = result.first_bug.kind
+    first = result.first_failure(perf=True)
+    assert first is not None
+    kind = first.kind
     best = result
     improved = True
     while improved:

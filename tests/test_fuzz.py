@@ -266,3 +266,40 @@ def test_clusterfuzzlite_build_script_produces_fuzzers(tmp_path: Path) -> None:
         [str(out / "fuzz_final"), "-runs=50", "-seed=1"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and "DONE" in proc.stderr
+
+
+def _perf_input() -> bytes:
+    """A fuzzer input on which perf-eager-irqwin shows only a perf finding."""
+    h = Harness(load("perf-eager-irqwin"))
+    rng = random.Random(5)
+    for _ in range(2000):
+        data = rng.randbytes(rng.randrange(16, 200))
+        r = h.run(data)
+        if r.first_bug is None and r.first_failure(perf=True) is not None:
+            return data
+    raise AssertionError("no input with a perf finding in 2000 tries")
+
+
+def test_fail_on_perf_makes_a_perf_finding_a_crash(tmp_path: Path) -> None:
+    impl = load("perf-eager-irqwin")
+    data = _perf_input()
+    Harness(impl)(data)  # a perf finding alone is no crash
+    with pytest.raises(Divergence, match=r"^irqwin-write-lock@"):
+        Harness(impl, perf=True)(data)
+    (tmp_path / "crash-p").write_bytes(data)
+    [quiet] = triage_dir(impl, "perf-eager-irqwin", tmp_path)
+    assert quiet.status == "no-bug" and not list(tmp_path.glob("*.json"))
+    [loud] = triage_dir(impl, "perf-eager-irqwin", tmp_path, perf=True)
+    assert loud.status == NEW
+    repro = load_repro(loud.repro)
+    assert repro.finding is not None and repro.finding.kind.value == "irqwin-write-lock"
+    # The Atheris target takes the flag and crashes on such an input.
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "fuzz_targets" / "fuzz_generic.py")]
+        + ["--impl", "perf-eager-irqwin", "--fail-on-perf", str(tmp_path / "crash-p")],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Divergence: irqwin-write-lock@" in proc.stdout + proc.stderr

@@ -67,3 +67,24 @@ def test_explore_final_takes_the_lazy_path(tmp_path: Path, capsys) -> None:
     argv = [*EXPLORE, "--impl", "final", "--fail-on-perf", "--out", str(tmp_path)]
     assert main(argv) == 0
     assert "proof: no bug in any schedule" in capsys.readouterr().out
+
+
+def test_hypothesis_reports_perf_only_when_asked() -> None:
+    from hypothesis import settings
+
+    from difftest.impls import load
+    from difftest.oracle.findings import Kind
+    from difftest.property import SEARCH_SETTINGS, minimal_failure
+    from difftest.shrink import shrink
+
+    impl = load("perf-eager-irqwin")
+    config = settings(SEARCH_SETTINGS, max_examples=60)
+    assert minimal_failure(impl, seed=0, config=config).result is None
+    found = minimal_failure(impl, seed=0, config=config, perf=True).result
+    assert found is not None and found.first_bug is None
+    assert found.first_failure(perf=True).kind is Kind.IRQWIN_WRITE_LOCK
+    small = shrink(impl, found)  # shrinks by the perf kind, as for a bug
+    assert small.first_failure(perf=True).kind is Kind.IRQWIN_WRITE_LOCK
+    assert small.scenario.n_ops <= found.scenario.n_ops
+    final = load("final")
+    assert minimal_failure(final, seed=0, config=config, perf=True).result is None

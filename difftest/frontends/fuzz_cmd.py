@@ -78,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     fb.add_argument("--no-feedback", action="store_true", help="line coverage only")
     f.add_argument("--width", type=int, default=80, help="table width in columns")
+    _perf_flag(f)
     output.add_json_flag(f)
     add_coverage_args(f)
     f.set_defaults(run=run_fuzz)
@@ -94,7 +95,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(t, corpus=False)
     t.add_argument("--out", type=Path, default=None, help="default: the inputs' folder")
     t.add_argument("--width", type=int, default=96, help="table width in columns")
+    _perf_flag(t)
     t.set_defaults(run=run_triage)
+
+
+def _perf_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--fail-on-perf",
+        action="store_true",
+        help="a perf finding (a write lock the lazy IRQ-window path avoids) is a crash too",
+    )
 
 
 def _common(p: argparse.ArgumentParser, *, corpus: bool = True) -> None:
@@ -126,7 +136,7 @@ def target_command(args: argparse.Namespace, *, feedback: str = "all") -> list[s
     cmd += ["--vcpus", str(args.vcpus), "--ops", str(args.ops), "--ioctls", str(args.ioctls)]
     cmd += ["--no-nested"] * args.no_nested + ["--irq-source", args.irq_source]
     cmd += ["--no-feedback"] if feedback == "none" else ["--feedback", feedback]
-    return cmd
+    return cmd + ["--fail-on-perf"] * getattr(args, "fail_on_perf", False)
 
 
 def _dirs(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -201,7 +211,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
     print(f"difftest fuzz: {' '.join(cmd[1:])}", file=sys.stderr)
     p = Progress()
     status = Status()
-    tally = _Tally(Harness(impl, params), before)
+    tally = _Tally(Harness(impl, params, perf=args.fail_on_perf), before)
     start = time.monotonic()
     # SIGTERM (cron, timeout, CI cancellation) stops the run like Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -252,6 +262,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
             params,
             lambda i, r: _report(i, r, args.width),
             progress=lambda done, total: tp.update(done),
+            perf=args.fail_on_perf,
         )
     _document(args, results, before)
     but = _corpus_coverage(cov, impl, [corpus, seeds], params)
@@ -351,7 +362,7 @@ class _Tally:
             if c.name in self.before or c.name in self.seen:
                 continue
             try:
-                bug = self.harness.run(c.read_bytes()).first_bug
+                bug = self.harness.run(c.read_bytes()).first_failure(self.harness.perf)
             except DifftestInternalError:
                 self.seen[c.name] = "internal"
                 continue
@@ -389,7 +400,7 @@ def run_triage(args: argparse.Namespace) -> int:
     render = lambda i, r: _report(i, r, args.width)  # noqa: E731
     results = []
     for n, crash in enumerate(inputs, 1):
-        results.append(triage_one(impl, args.impl, crash, out, params, render))
+        results.append(triage_one(impl, args.impl, crash, out, params, render, args.fail_on_perf))
         print(f"  triage {n}/{len(inputs)}: {crash.name}: {results[-1].status}", file=sys.stderr)
     return _summary(results, set(), args.width, "difftest triage")
 

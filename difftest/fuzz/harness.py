@@ -4,7 +4,8 @@ libFuzzer treats every uncaught exception as a crash. To keep a bug of difftest
 itself from passing for a bug of the kernel, the two leave as different types:
 ``Divergence`` (message starts with the finding's signature) for a bug the
 oracle found, ``DifftestInternalError`` for anything else raised while decoding
-or running. Latency and perf findings are not crashes.
+or running. Latency findings are never crashes; perf findings are only with
+``perf`` (``--fail-on-perf``).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ class Harness:
         impl: type[World],
         params: GenParams | None = None,
         feedback: Feedback | None = None,
+        perf: bool = False,
     ) -> None:
         self.impl = impl
+        self.perf = perf
         self.params = params or GenParams()
         self.feedback = feedback
         self._cls = feedback.instrument(impl) if feedback is not None else impl
@@ -59,7 +62,8 @@ class Harness:
             ) from e
 
     def __call__(self, data: bytes) -> None:
-        """libFuzzer's test-one-input: raises ``Divergence`` on a bug finding."""
-        r = self.run(data)
-        if r.first_bug is not None:
-            raise Divergence(self.impl.name, r.first_bug)
+        """libFuzzer's test-one-input: raises ``Divergence`` on a bug finding
+        (or, with ``perf``, a perf finding)."""
+        f = self.run(data).first_failure(self.perf)
+        if f is not None:
+            raise Divergence(self.impl.name, f)

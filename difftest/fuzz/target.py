@@ -44,6 +44,7 @@ def split_args(argv: list[str], impl: str | None) -> tuple[argparse.Namespace, l
     p.add_argument("--no-nested", action="store_true")
     p.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
     p.add_argument("--irq-source", default="any")
+    p.add_argument("--fail-on-perf", action="store_true", help="a perf finding is a crash")
     ours, rest = p.parse_known_args(argv[1:])
     return ours, [argv[0], *rest]
 
@@ -56,7 +57,7 @@ def _launcher(script: str, ours: argparse.Namespace) -> str:
     opts = ["--impl", ours.impl, "--vcpus", str(ours.vcpus), "--ops", str(ours.ops)]
     opts += ["--ioctls", str(ours.ioctls), "--vendor", ours.vendor, "--feedback", ours.feedback]
     opts += ["--no-feedback"] * ours.no_feedback + ["--no-nested"] * ours.no_nested
-    opts += ["--irq-source", ours.irq_source]
+    opts += ["--irq-source", ours.irq_source] + ["--fail-on-perf"] * ours.fail_on_perf
     cmd = " ".join(shlex.quote(a) for a in [sys.executable, os.path.abspath(script), *opts])
     text = f'#!/bin/sh\nexec {cmd} "$@"\n'
     path = launcher_dir() / f"difftest-fuzz-{hashlib.sha1(text.encode()).hexdigest()[:16]}.sh"
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None, impl: str | None = None) -> None:
             states=ours.feedback in ("all", "states"),
             pairs=ours.feedback in ("all", "pairs"),
         )
-    harness = Harness(impl_cls, params, feedback)
+    harness = Harness(impl_cls, params, feedback, perf=ours.fail_on_perf)
 
     executions = 0
 

@@ -65,6 +65,7 @@ def triage_one(
     artifacts: Path,
     params: GenParams | None = None,
     render: Render | None = None,
+    perf: bool = False,
 ) -> Triaged:
     with open(crash, "rb") as fh:
         data = fh.read(MAX_FILE_BYTES + 1)
@@ -78,15 +79,15 @@ def triage_one(
             text = "".join(traceback.format_exception(e.__cause__ or e))
             write_atomic(report, f"{e}\ninput: {crash}\n\n{text}")
         return Triaged(crash, INTERNAL, repro=report, detail=str(e))
-    f = r.first_bug
+    f = r.first_failure(perf)
     if f is None:
         return Triaged(crash, NO_BUG, detail="replays without a bug finding")
     path = repro_path(artifacts, impl_spec, f.signature)
     if path.exists():
         return Triaged(crash, DUPLICATE, f.signature, path)
     small = shrink(impl, r)
-    bug = small.first_bug
-    assert bug is not None  # shrink keeps the kind of the first bug
+    bug = small.first_failure(perf)
+    assert bug is not None  # shrink keeps the kind of the first failing finding
     if render is not None:
         write_atomic(path.with_suffix(".txt"), render(impl, small) + "\n")
     # Claimed atomically: a concurrent triage of the same signature keeps its file.
@@ -120,13 +121,14 @@ def triage_dir(
     params: GenParams | None = None,
     render: Render | None = None,
     progress: Callable[[int, int], None] | None = None,
+    perf: bool = False,
 ) -> list[Triaged]:
     """Triage every crash file in ``artifacts``; the results in file order.
     ``progress(done, total)`` is called after each file."""
     crashes = crash_files(artifacts)
     out = []
     for i, c in enumerate(crashes):
-        out.append(triage_one(impl, impl_spec, c, artifacts, params, render))
+        out.append(triage_one(impl, impl_spec, c, artifacts, params, render, perf))
         if progress is not None:
             progress(i + 1, len(crashes))
     return out

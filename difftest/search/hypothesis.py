@@ -25,16 +25,24 @@ def bounds_for(params: GenParams) -> Bounds:
 
 
 def find(
-    impl: type[World], *, seed: int, max_seconds: float, params: GenParams | None = None
+    impl: type[World],
+    *,
+    seed: int,
+    max_seconds: float,
+    params: GenParams | None = None,
+    perf: bool = False,
 ) -> Detection | None:
     """Batches of examples with successive Hypothesis seeds until a failure or
-    the time is up; the detection is the shrunk failure."""
+    the time is up; the detection is the shrunk failure. ``perf``: a perf
+    finding fails an example too (``--fail-on-perf``)."""
     bounds = bounds_for(params or GenParams())
     start = time.monotonic()
     examples = 0
     batch = 0
     while time.monotonic() - start < max_seconds:
-        s = minimal_failure(impl, bounds, seed=seed * 1_000_003 + batch, config=SEARCH_SETTINGS)
+        s = minimal_failure(
+            impl, bounds, seed=seed * 1_000_003 + batch, config=SEARCH_SETTINGS, perf=perf
+        )
         if s.result is not None:
             assert s.examples_to_first is not None
             r = shrink(impl, s.result)
