@@ -57,7 +57,8 @@ def _launcher(script: str, ours: argparse.Namespace) -> str:
     opts = ["--impl", ours.impl, "--vcpus", str(ours.vcpus), "--ops", str(ours.ops)]
     opts += ["--ioctls", str(ours.ioctls), "--vendor", ours.vendor, "--feedback", ours.feedback]
     opts += ["--no-feedback"] * ours.no_feedback + ["--no-nested"] * ours.no_nested
-    opts += ["--irq-source", ours.irq_source] + ["--fail-on-perf"] * ours.fail_on_perf
+    opts += ["--irq-source", ours.irq_source]
+    opts += ["--fail-on-perf"] * getattr(ours, "fail_on_perf", False)
     cmd = " ".join(shlex.quote(a) for a in [sys.executable, os.path.abspath(script), *opts])
     text = f'#!/bin/sh\nexec {cmd} "$@"\n'
     path = launcher_dir() / f"difftest-fuzz-{hashlib.sha1(text.encode()).hexdigest()[:16]}.sh"
