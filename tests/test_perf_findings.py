@@ -88,3 +88,16 @@ def test_hypothesis_reports_perf_only_when_asked() -> None:
     assert small.scenario.n_ops <= found.scenario.n_ops
     final = load("final")
     assert minimal_failure(final, seed=0, config=config, perf=True).result is None
+
+
+def test_explore_fail_on_perf_writes_a_reproducer(tmp_path: Path, capsys) -> None:
+    from difftest.repro import load as load_repro
+
+    argv = [*EXPLORE, "--impl", "perf-eager-irqwin", "--fail-on-perf", "--out", str(tmp_path)]
+    assert main(argv) == 1
+    [path] = tmp_path.glob("*.json")
+    repro = load_repro(path)
+    assert repro.finding is not None and repro.finding.kind.value == "irqwin-write-lock"
+    capsys.readouterr()
+    assert main(["replay", str(path)]) == 0  # a perf finding fails only with --fail-on-perf
+    assert "irqwin-write-lock" in capsys.readouterr().out

@@ -45,6 +45,7 @@ from difftest.plugin.change_coverage import EXIT_UNCOVERED, ChangeCoverage
 from difftest.runner import Result, run
 from difftest.schedulers.pct import PCTScheduler, pct_bound, pct_bound_runs
 from difftest.search.pct import estimate_k
+from difftest.shrink import find_schedule
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -200,11 +201,15 @@ def _explore(a: argparse.Namespace) -> int:
     o: Outcome | None = None
     start = time.monotonic()
     soft: set[str] = set()  # latency and perf findings seen: no proof with those
+    perf_at: dict[str, Scenario] = {}  # each perf kind's first scenario
     for s in todo:
         with cov if cov is not None else contextlib.nullcontext():
             o = _search(a, impl, s, deadline, left)
         total.add(o.stats)
         soft |= {k for k in o.kinds if SEVERITY[Kind(k)] != "bug"}
+        for k in sorted(o.kinds):
+            if SEVERITY[Kind(k)] == "perf":
+                perf_at.setdefault(k, s)
         if left is not None:
             left -= o.stats.executions
         if o.counterexample is not None:
@@ -249,8 +254,8 @@ def _explore(a: argparse.Namespace) -> int:
             + f"; no proof{but}",
             a.width,
         )
-        if a.fail_on_perf and any(SEVERITY[Kind(k)] == "perf" for k in soft):
-            return EXIT_FINDING
+        if a.fail_on_perf and perf_at:
+            return _perf_found(a, impl, *min(perf_at.items()))
         return uncovered
     result = (
         "proof"
@@ -332,13 +337,25 @@ def _print_counts(a: argparse.Namespace, t: Stats, done: int, total: int) -> Non
 def _found(a: argparse.Namespace, impl: type, r: Result) -> int:
     path = _write_repro(a.out, a.impl, r)
     a.doc["explore"]["result"] = "counterexample"
-    f = r.first_bug or r.findings[0]
+    f = r.first_failure(perf=True) or r.findings[0]
     a.doc["findings"] = output.findings({f.kind.value: 1})
     a.doc["reproducers"].append(reproducer_entry(impl, r, path))
     print()
     print(_report(impl, r, a.width, path))
     emit(f"\nreproducer: {path}", a.width)
     return EXIT_FINDING
+
+
+def _perf_found(a: argparse.Namespace, impl: type, kind: str, s: Scenario) -> int:
+    """--fail-on-perf: a schedule of the scenario that shows the perf finding, as
+    a reproducer. The explorer keeps no schedule of a finding that is not a bug, so
+    one is searched for again (random schedules, then Hypothesis on the scenario)."""
+    r = find_schedule(impl, s, Kind(kind), tries=500)
+    if r is None:
+        emit(f"{kind}: no schedule of its scenario found again; no reproducer", a.width)
+        return EXIT_FINDING
+    emit(f"{kind} (perf) with --fail-on-perf: its reproducer", a.width)
+    return _found(a, impl, r)
 
 
 def _pct(

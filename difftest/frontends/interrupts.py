@@ -51,7 +51,7 @@ def signals_deferred() -> Iterator[None]:
 
 
 def write_repro(out: Path, impl_spec: str, r: Result, suffix: str = "") -> Path:
-    f = r.first_bug or r.findings[0]
+    f = r.first_failure(perf=True) or r.findings[0]
     spec = portable_spec(impl_spec)  # a plugin's absolute path: replays from any folder
     repro = Repro(spec, r.scenario, r.execution.schedule, f, plugin_sha256(spec))
     with signals_deferred():
