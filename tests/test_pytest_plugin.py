@@ -99,3 +99,18 @@ def test_profiles_registered() -> None:
     ci = settings.get_profile("difftest-ci")
     nightly = settings.get_profile("difftest-nightly")
     assert ci.deadline is None and nightly.max_examples > ci.max_examples
+
+
+def test_fail_on_perf_option(pytester: pytest.Pytester, run) -> None:
+    pytester.makepyfile(
+        test_mine="""
+        def test_perf(difftest):
+            difftest.check("perf-eager-irqwin", vcpus=1, ops=2, examples=60)
+        """
+    )
+    run().assert_outcomes(passed=1)  # a perf finding alone passes
+    r = run("--difftest-fail-on-perf", "--difftest-out", "out")
+    r.assert_outcomes(failed=1)
+    assert "irqwin-write-lock" in r.stdout.str()
+    [f] = (pytester.path / "out").glob("*.json")
+    assert json.loads(f.read_text())["finding"]["kind"] == "irqwin-write-lock"

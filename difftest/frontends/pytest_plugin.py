@@ -69,6 +69,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     g.addoption("--difftest-out", default="difftest-out", help="reproducer directory")
     g.addoption(
+        "--difftest-fail-on-perf",
+        action="store_true",
+        help="a perf finding (a write lock the lazy IRQ-window path avoids) fails the search too",
+    )
+    g.addoption(
         "--difftest-require-coverage",
         action="store_true",
         help="fail a clean search of a plugin if part of its change never ran",
@@ -119,6 +124,7 @@ class Checker:
         self.config = config
         self.nodeid = nodeid
         self.require_coverage = config.getoption("--difftest-require-coverage")
+        self.perf = config.getoption("--difftest-fail-on-perf")
         self.profile = config.getoption("--difftest-profile") or "ci"
         self.out = Path(config.getoption("--difftest-out"))
         self.regressions = (
@@ -146,13 +152,15 @@ class Checker:
         kinds: Iterable[Kind] | None = None,
         examples: int | None = None,
         scenario: Scenario | None = None,
+        fail_on_perf: bool | None = None,
     ) -> None:
         """Concurrent search: scenarios within the bounds, under any schedule.
 
         ``examples`` overrides the profile's number of examples; ``scenario``
         fixes the operations (for a race you know), and only the schedule is
         searched. ``irq_source`` "any" draws where ExtINTs come from (pic, split,
-        xen) with the rest of the scenario."""
+        xen) with the rest of the scenario. ``fail_on_perf`` (default: the
+        ``--difftest-fail-on-perf`` option) fails on a perf finding too."""
         __tracebackhide__ = True
         cls = load(impl) if isinstance(impl, str) else impl
         bounds = Bounds(
@@ -177,6 +185,7 @@ class Checker:
                 kinds=kinds,
                 seed=seed,
                 config=self._settings(examples),
+                perf=self.perf if fail_on_perf is None else fail_on_perf,
             )
 
         with cov if cov is not None else contextlib.nullcontext():
@@ -223,7 +232,7 @@ class Checker:
 
     def _failure(self, spec: str | type[World], cls: type[World], r: Result) -> Divergence:
         name = spec_of(cls)  # resolves from any folder: difftest replay reads it
-        f = r.first_bug
+        f = r.first_failure(perf=True)
         assert f is not None
         repro = Repro(name, r.scenario, r.execution.schedule, f, plugin_sha256(name))
         paths = [save_new(d, repro) for d in self._dirs()]
