@@ -147,6 +147,8 @@ def _seed(r: Result, f: Finding, tracker: Tracker) -> set[str]:
         _ = vm.apicv_inhibit_reasons, vm.irq_window_count
         for v in vm.vcpus:
             _ = v.ghost_window, v.guest_mode
+            if v.ghost_window:  # a window was asked for: did an INIT or reset end it?
+                _ = v.mp_state
     elif f.kind == Kind.STALE_APICV:
         _ = vm.apicv_inhibit_reasons
         for v in named or vm.vcpus:

@@ -132,6 +132,9 @@ def step_text(d: Digest, i: int, vendor: str) -> tuple[str, str]:
 
 
 MAX_ROW_LINES = 4  # a longer row (a livelock's loop) is cut at a step, never in a name
+# Past this many row lines, a thread whose every kept line is context is folded
+# into one line under the rows, so that the digest still fits an email.
+MAX_ROWS = 16
 
 
 def line_text(d: Digest, line: Line, vendor: str, steps: list[int] | None = None) -> str:
@@ -168,11 +171,28 @@ def render(
     marks = any(x.preempts is not None for x in d.lines) + any(x.role == "context" for x in d.lines)
     namew = max(len(n) for n in names)
     indent = " " * (labw + marks + 1 + namew + 2)
+    rows: list[tuple[Line, list[str]]] = []
     for x in d.lines:
         mark = ("!" if x.preempts is not None else "") + ("~" if x.role == "context" else "")
         head = f"{x.label:>{labw}}{mark:<{marks}} {names[x.tid]:<{namew}}  "
-        out.extend(_row(d, x, vendor, width, head, indent))
+        rows.append((x, _row(d, x, vendor, width, head, indent)))
+    folded = folded_threads(d) if sum(len(r) for _, r in rows) > MAX_ROWS else set()
+    for x, r in rows:
+        if x.tid not in folded:
+            out.extend(r)
+    for tid in sorted(folded):
+        labels = ", ".join(x.label for x in d.lines if x.tid == tid)
+        out.extend(wrap(f"~ also context, {names[tid]}: steps {labels}", width, "", "  "))
     return out
+
+
+def folded_threads(d: Digest) -> set[int]:
+    """Threads whose every kept line is context (and that do not precede a
+    preemption mark): shown as one line of step numbers when the digest is long."""
+    tids = {x.tid for x in d.lines}
+    busy = {x.tid for x in d.lines if x.role != "context"}
+    busy |= {x.preempts for x in d.lines if x.preempts is not None}
+    return tids - busy
 
 
 def _row(d: Digest, x: Line, vendor: str, width: int, head: str, indent: str) -> list[str]:
