@@ -106,6 +106,7 @@ def test_check_says_so_and_require_coverage_fails(tmp_path: Path, capsys) -> Non
     assert "coverage of the change" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_silent_clean_is_caught_or_reported(tmp_path: Path, capsys) -> None:
     spec = _plugin(tmp_path, NO_GUEST_MODE, "NoGuestModeDec")
     args = ["check", "--impl", spec, "--runs", "300", "--out", str(tmp_path / "out")]

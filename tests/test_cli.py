@@ -116,6 +116,7 @@ def test_reproducer_with_unknown_operation(
     assert "'teleport' is not one of" in _one_line_error(capsys)
 
 
+@pytest.mark.slow
 def test_plugin_from_file(tmp_path: Path) -> None:
     example = ROOT / "examples" / "my_variant.py"
     args = ["check", "--impl", f"{example}:NoFlagClear", "--runs", "500", "--out", str(tmp_path)]

@@ -150,6 +150,7 @@ def test_internal_error_is_not_a_divergence(tmp_path: Path) -> None:
     assert "Divergence" not in report
 
 
+@pytest.mark.slow
 def test_triage_dedups_by_signature_and_resumes(tmp_path: Path) -> None:
     a, b = lost_window_inputs(2)
     (tmp_path / "crash-a").write_bytes(a)
@@ -170,6 +171,7 @@ def test_triage_dedups_by_signature_and_resumes(tmp_path: Path) -> None:
 SHARED_IRQWIN = ("lost-window@quiescence", "warn@svm_set_vintr")
 
 
+@pytest.mark.slow
 def test_short_fuzz_run_finds_prepatch_two_vcpu_irqwin_bug(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

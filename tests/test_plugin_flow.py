@@ -39,30 +39,21 @@ def _found(tmp_path: Path, monkeypatch, capsys) -> tuple[Path, Path, Path]:
     return plugin, marker, repro
 
 
-def test_reproducer_stores_absolute_spec_and_hash(tmp_path: Path, monkeypatch, capsys) -> None:
-    plugin, _, repro = _found(tmp_path, monkeypatch, capsys)
+def test_plugin_reproducer_and_its_replay(tmp_path: Path, monkeypatch, capsys) -> None:
+    """One plugin finding (its search is the slow part), then every replay rule."""
+    plugin, marker, repro = _found(tmp_path, monkeypatch, capsys)
+    # The reproducer stores the absolute plugin spec and the file's hash.
     d = json.loads(repro.read_text())
     assert d["impl"] == f"{plugin}:NoFlagClear"
     assert len(d["impl_sha256"]) == 64
-
-
-def test_replay_needs_impl_for_a_plugin_and_imports_nothing(
-    tmp_path: Path, monkeypatch, capsys
-) -> None:
-    plugin, marker, repro = _found(tmp_path, monkeypatch, capsys)
+    # Replay imports no code a file names: without --impl it refuses, imports nothing.
     monkeypatch.chdir(tmp_path)
     assert main(["replay", str(repro)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "replay imports no code a file names: pass --impl" in err
     assert not marker.exists()
-
-
-def test_replay_from_another_folder_and_changed_file_warning(
-    tmp_path: Path, monkeypatch, capsys
-) -> None:
-    plugin, _, repro = _found(tmp_path, monkeypatch, capsys)
-    monkeypatch.chdir(tmp_path)
+    # From another folder, with --impl, it reproduces; an edited plugin is warned about.
     assert main(["replay", str(repro), "--impl", f"{plugin}:NoFlagClear"]) == 1
     out, err = capsys.readouterr()
     assert "verdict: reproduced" in out and "changed since" not in err

@@ -70,6 +70,7 @@ def test_correct_versions_keep_sean_window(impl, scenario):
     assert_clean(impl, scenario, seeds=300)
 
 
+@pytest.mark.slow
 def test_prepatch_lost_window_shrinks_to_two_vcpus():
     big = Scenario(
         vcpus=(V("run", "sti", "cli"), V("run", "sti"), V("apic", "run")),
