@@ -22,6 +22,7 @@ from difftest.model.scenario import (
     RESET_OPS,
     SETTABLE,
     VCPU_IOCTLS,
+    X2APIC_OPS,
     Scenario,
     VcpuSpec,
 )
@@ -77,7 +78,7 @@ class Bounds:
         if ops is None:
             ops = VCPU_OPS_SIMPLEST_FIRST
             if source != "legacy":
-                ops += GIF_OPS + (RESET_OPS if self.resets else ())
+                ops += GIF_OPS + X2APIC_OPS + (RESET_OPS if self.resets else ())
         return tuple(o for o in ops if self.nested or o not in _NESTED_OPS)
 
     def ioctl_alphabet(self, n_vcpus: int, source: str = "legacy") -> tuple[str, ...]:

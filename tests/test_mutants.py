@@ -69,6 +69,11 @@ L2_EXIT_THEN_STI = Scenario(
 PIT_REINJ_AGAIN = Scenario(
     vcpus=(V(),), ioctls=(("set PIT_REINJ",),), initial=("PIT_REINJ",), irq_source="split"
 )
+# Both vCPUs map the APIC page, switch to x2APIC mode and touch the page again: the
+# second one's kvm_vcpu_update_apicv() runs while the first deletes the memslot.
+X2APIC_PAIR = Scenario(
+    vcpus=(V("apic", "x2apic", "apic"), V("apic", "x2apic", "apic")), irq_source="split"
+)
 
 # name -> (scenario, first-bug kind, where it fires, random seeds to try)
 MUTANTS = {
@@ -91,6 +96,7 @@ MUTANTS = {
     "broken-inject-gif0": (EXTINT_WHILE_GIF0, Kind.BLOCKED_INJECTION, "svm_vcpu_run", 200),
     "broken-vmexit-no-event": (L2_EXIT_THEN_STI, Kind.LOST_WINDOW, "quiescence", 10),
     "broken-pit-reinject-twice": (PIT_REINJ_AGAIN, Kind.LOST_UPDATE, "quiescence", 10),
+    "broken-x2apic-enabled-early": (X2APIC_PAIR, Kind.MISSED_INTERCEPT, "svm_vcpu_run", 400),
 }
 
 
@@ -123,6 +129,7 @@ SCENARIOS = {
     "extint-while-gif0": EXTINT_WHILE_GIF0,
     "l2-exit-then-sti": L2_EXIT_THEN_STI,
     "pit-reinj-again": PIT_REINJ_AGAIN,
+    "x2apic-pair": X2APIC_PAIR,
 }
 
 

@@ -44,6 +44,10 @@ BUILTIN = {
     "broken-inject-gif0": ("difftest.impls.broken.inject_gif0", "InjectGif0"),
     "broken-vmexit-no-event": ("difftest.impls.broken.vmexit_no_event", "VmexitNoEvent"),
     "broken-pit-reinject-twice": ("difftest.impls.broken.pit_reinject_twice", "PitReinjectTwice"),
+    "broken-x2apic-enabled-early": (
+        "difftest.impls.broken.x2apic_enabled_early",
+        "X2apicEnabledEarly",
+    ),
     "perf-eager-irqwin": ("difftest.impls.perf_eager_irqwin", "PerfEagerIrqwin"),
 }
 CORRECT = ("reference", "final")

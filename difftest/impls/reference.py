@@ -18,7 +18,7 @@ from difftest.engine.points import Kfunc, wr
 from difftest.impls.kernel import set_or_clear_apicv_inhibit
 from difftest.impls.prepatch import Prepatch
 from difftest.model.scenario import Scenario
-from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, MpState, Reason, VCpu
+from difftest.model.state import IRQWIN_BIT, KVM_REQ_EVENT, MEMSLOT_VALID, MpState, Reason, VCpu
 from difftest.oracle import spec
 
 
@@ -112,7 +112,7 @@ class Reference(Prepatch):
 
     def kvm_mmu_page_fault(self, vcpu: VCpu) -> Kfunc:
         yield wr("APIC page fault", "kvm.apic_spte")
-        if not self.kvm_apicv_activated():
+        if self.vm.apic_memslot != MEMSLOT_VALID or not self.kvm_apicv_activated():
             return True
         self.vm.apic_spte = True
         return False

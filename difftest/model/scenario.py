@@ -15,7 +15,19 @@ from difftest.model.state import Reason
 from difftest.schedulers.base import ChoiceSource
 
 # Guest actions (what L1 or L2 does between one VM entry and the next exit).
-VCPU_OPS = ("run", "cli", "sti", "apic", "vmrun", "sti_vmrun", "vmexit", "clgi", "stgi", "reset")
+VCPU_OPS = (
+    "run",
+    "cli",
+    "sti",
+    "apic",
+    "vmrun",
+    "sti_vmrun",
+    "vmexit",
+    "clgi",
+    "stgi",
+    "reset",
+    "x2apic",
+)
 VCPU_OP_HELP = {
     "run": "run and exit (nothing interrupt-related)",
     "cli": "L1 clears RFLAGS.IF",
@@ -30,10 +42,13 @@ VCPU_OP_HELP = {
     "reset": "userspace resets the vCPU between KVM_RUNs (QEMU's reset: KVM_SET_REGS/LAPIC/"
     "VCPU_EVENTS/NESTED_STATE, KVM_SET_MP_STATE: INIT_RECEIVED for an AP, RUNNABLE for "
     "vCPU 0, the BSP)",
+    "x2apic": "L1 sets X2APIC_ENABLE in IA32_APIC_BASE (WRMSR, intercepted); with AVIC "
+    "and no x2AVIC the next entry deletes the APIC access page's memslot for good",
 }
 # vCPU operations of the wider model only (a legacy scenario has none).
 GIF_OPS = ("clgi", "stgi")
 RESET_OPS = ("reset",)
+X2APIC_OPS = ("x2apic",)
 
 # Inhibit reasons userspace can change, and how.
 SETTABLE = {
@@ -219,7 +234,7 @@ def validate(s: Scenario) -> None:
         for op in v.program:
             if op not in VCPU_OPS:
                 raise ScenarioError(f"unknown vCPU operation {op!r}")
-            if op in GIF_OPS + RESET_OPS and s.irq_source == "legacy":
+            if op in GIF_OPS + RESET_OPS + X2APIC_OPS and s.irq_source == "legacy":
                 raise ScenarioError(f"vCPU operation {op!r} needs an irq_source other than legacy")
     if s.irq_source not in IRQ_SOURCES:
         raise ScenarioError(f"unknown irq_source {s.irq_source!r} ({', '.join(IRQ_SOURCES)})")
@@ -289,14 +304,14 @@ def generate(
     (and a shrinker reduces) scenarios with the same code. ``irq_source="legacy"``
     draws exactly what it always drew, so old (seed, run) pairs name the same
     runs; ``ANY`` draws the source first. The wider sources also draw CLGI/STGI
-    (with nested operations), vGIF off (one run in 4) and enable_apicv=0 (one in
-    16); ``resets`` adds userspace resets and INIT/SIPI IPIs.
+    (with nested operations), the guest's switch to x2APIC mode, vGIF off (one run
+    in 4) and enable_apicv=0 (one in 16); ``resets`` adds userspace resets and INIT/SIPI IPIs.
     """
     if irq_source == ANY:
         irq_source = GEN_IRQ_SOURCES[src.draw(len(GEN_IRQ_SOURCES))]
     wide = irq_source != "legacy"
     nested_ops = ("vmrun", "sti_vmrun", "vmexit") + (GIF_OPS if wide else ())
-    alphabet_v = _GEN_VCPU_OPS + (_GEN_GIF_OPS if wide else ())
+    alphabet_v = _GEN_VCPU_OPS + (_GEN_GIF_OPS + X2APIC_OPS if wide else ())
     alphabet_v += RESET_OPS if wide and resets else ()
     vops = [o for o in alphabet_v if nested or o not in nested_ops]
     vspecs = []

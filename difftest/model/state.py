@@ -100,6 +100,12 @@ class MpState(IntEnum):
     INIT_RECEIVED = 2  # wait-for-SIPI
 
 
+# The APIC access page's memslot as kvm_vcpu_gfn_to_memslot() returns it.
+MEMSLOT_VALID = "valid"
+MEMSLOT_INVALID = "invalid"  # KVM_MEMSLOT_INVALID: being deleted, faults retry
+MEMSLOT_NONE = "none"  # deleted: the gfn is emulated MMIO
+
+
 class VCpu:
     """One vCPU: the kernel's fields, the guest's, and the oracle's ghosts."""
 
@@ -132,6 +138,7 @@ class VCpu:
         "init_pending",
         "sipi_pending",
         "ghost_unevaluated",
+        "x2apic",
     )
 
     def __init__(self, vid: int, apic_enabled: bool, guest_if: bool) -> None:
@@ -176,6 +183,8 @@ class VCpu:
         # Ghost: a nested #VMEXIT to an L1 that intercepts INTR happened and KVM
         # has not evaluated this vCPU's events since.
         self.ghost_unevaluated = False
+        # X2APIC_ENABLE in vcpu->arch.apic_base (apic_x2apic_mode()).
+        self.x2apic = False
 
 
 class VM:
@@ -204,6 +213,11 @@ class VM:
         "vgif",
         "pit_reinject",
         "pit_lock",
+        "slots_lock",
+        "apic_access_memslot_enabled",
+        "apic_access_memslot_inhibited",
+        "apic_memslot",
+        "apic_memslot_readers",
     )
 
     def __init__(
@@ -241,6 +255,15 @@ class VM:
         # kvm->arch.vpit->pit_state.reinject and pit_state.lock (i8254.c).
         self.pit_reinject = False
         self.pit_lock = Mutex("pit_state.lock")
+        # The APIC access page's private memslot (kvm_alloc_apic_access_page() at
+        # vCPU creation, with APICv): the kvm_arch flags, and the memslot as a page
+        # fault finds it: MEMSLOT_VALID, MEMSLOT_INVALID (being deleted) or
+        # MEMSLOT_NONE (deleted), and how many faults hold the valid one under SRCU.
+        self.slots_lock = Mutex("slots_lock")
+        self.apic_access_memslot_enabled = enable_apicv
+        self.apic_access_memslot_inhibited = False
+        self.apic_memslot = MEMSLOT_VALID if enable_apicv else MEMSLOT_NONE
+        self.apic_memslot_readers = 0
 
     @property
     def apicv_irq_window(self) -> Atomic:
@@ -286,6 +309,10 @@ def snapshot(vm: VM) -> dict[str, object]:
             s[f"{p}.ISR"] = int(v.in_service)
             s[f"{p}.GIF"] = int(v.gif)
             s[f"{p}.mp"] = "RUN" if v.mp_state == MpState.RUNNABLE else "WFS"
+    if vm.irq_source != "legacy":
+        s["apic_memslot"] = vm.apic_memslot
+        for v in vm.vcpus:
+            s[f"v{v.id}.x2apic"] = int(v.x2apic)
     if vm.irq_source == "pic":
         s["pic"] = f"irr={int(vm.pic_irr)} imr={int(vm.pic_imr)} out={int(vm.pic_output)}"
     return s

@@ -37,8 +37,18 @@ class Checked(Protocol):
 
 def check_apic_access(w: Checked, v: VCpu) -> None:
     """An L1 access through the present APIC-page SPTE must come from a vCPU whose
-    APICv is active; otherwise KVM failed to intercept it."""
-    if not v.apicv_active:
+    APICv is active and in xAPIC mode; otherwise KVM failed to intercept it. (On
+    AVIC without x2AVIC an x2APIC vCPU keeps AVIC for the doorbell, so only the
+    deleted memslot keeps it from the vAPIC page.)"""
+    if v.x2apic and w.vm.vendor == "svm":
+        w.finding(
+            Kind.MISSED_INTERCEPT,
+            f"{v.name} in x2APIC mode accessed the vAPIC page by MMIO through a present SPTE",
+            where="svm_vcpu_run",
+            expected="with AVIC and no x2AVIC, the APIC access page's memslot is deleted "
+            "before a vCPU in x2APIC mode enters the guest (kvm_inhibit_apic_access_page)",
+        )
+    elif not v.apicv_active:
         w.finding(
             Kind.MISSED_INTERCEPT,
             f"{v.name} accessed the APIC page through a present SPTE with apicv_active=0 "

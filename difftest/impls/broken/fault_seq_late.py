@@ -4,7 +4,7 @@ its unlocked APICv check instead of before it.
 Bug class: check-then-snapshot (a validity token taken after the check it is
 meant to validate).
 
-Changes ``final`` in kvm_mmu_page_fault() only (the kvm_mmu_faultin_pfn() part):
+Changes ``final`` in kvm_tdp_page_fault() only (the kvm_mmu_faultin_pfn() part):
 kvm_apicv_activated() is read first, fault->mmu_seq second. The kernel takes
 the snapshot before anything else in kvm_mmu_faultin_pfn() (since "KVM:
 x86/mmu: Grab mmu_invalidate_seq in kvm_faultin_pfn()", ba6e3fe25543, and the
@@ -21,17 +21,27 @@ accesses the APIC page through it (missed APIC-page intercept).
 
 from __future__ import annotations
 
-from difftest.engine.points import Kfunc, rd, wr
+from difftest.engine.points import Kfunc, Point, rd, wr
 from difftest.engine.sync import down_read, up_read
 from difftest.impls.final import Final
-from difftest.model.state import VCpu
+from difftest.model.state import MEMSLOT_INVALID, MEMSLOT_NONE, VCpu
 
 
 class FaultSeqLate(Final):
     name = "broken-fault-seq-late"
 
-    def kvm_mmu_page_fault(self, vcpu: VCpu) -> Kfunc:
+    def kvm_tdp_page_fault(self, vcpu: VCpu, slot: str) -> Kfunc:
         vm = self.vm
+        if slot == MEMSLOT_NONE:
+            return True
+        if slot == MEMSLOT_INVALID:
+            yield Point(
+                "RET_PF_RETRY while the memslot is invalid",
+                "kvm.apic_memslot",
+                False,
+                lambda: vm.apic_memslot != MEMSLOT_INVALID,
+            )
+            return False
         yield rd("kvm_apicv_activated", "kvm.apicv_inhibit_reasons")
         if not self.kvm_apicv_activated():
             return True

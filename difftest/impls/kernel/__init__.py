@@ -13,11 +13,11 @@ from difftest.impls.kernel.mmu import Mmu
 from difftest.impls.kernel.svm import SVM_EXIT_HANDLERS, Svm
 from difftest.impls.kernel.vmx import VMX_EXIT_HANDLERS, Vmx
 from difftest.impls.kernel.world import World
-from difftest.impls.kernel.x86 import X86, X86Reset, set_or_clear_apicv_inhibit
+from difftest.impls.kernel.x86 import X86, X86ApicBase, X86Reset, set_or_clear_apicv_inhibit
 from difftest.model.scenario import Scenario
 
 
-class Kernel(X86, X86Reset, Irq, KvmMain, Mmu, Svm, Vmx, Hardware, World):
+class Kernel(X86, X86ApicBase, X86Reset, Irq, KvmMain, Mmu, Svm, Vmx, Hardware, World):
     """kvm_x86_ops dispatch by vendor; everything else is inherited."""
 
     def __init__(self, scenario: Scenario) -> None:
@@ -30,6 +30,9 @@ class Kernel(X86, X86Reset, Irq, KvmMain, Mmu, Svm, Vmx, Hardware, World):
         self.cancel_injection = self.svm_cancel_injection if svm else self.vmx_cancel_injection
         self.vcpu_reset = self.svm_vcpu_reset if svm else self.vmx_vcpu_reset
         self.leave_nested = self.svm_leave_nested if svm else self.vmx_leave_nested
+        # svm_hardware_setup(): AVIC on a host without x2AVIC (the model's AMD host)
+        # keeps AVIC for the doorbell while a vCPU is in x2APIC mode.
+        self.allow_apicv_in_x2apic_without_x2apic_virtualization = svm and scenario.enable_apicv
         self.apic_init_signal_blocked = (
             self.svm_apic_init_signal_blocked if svm else self.vmx_apic_init_signal_blocked
         )

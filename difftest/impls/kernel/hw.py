@@ -68,6 +68,8 @@ class Hardware:
             if op == "sti_vmrun":
                 vcpu.guest_if = True  # the STI shadow covers VMRUN: no window yet
             return "vmrun", True
+        elif op == "x2apic" and vcpu.apic_enabled:
+            return "x2apic", True  # WRMSR IA32_APIC_BASE always exits
         elif op == "apic" and vcpu.apic_enabled:
             if not self.vm.apic_spte:
                 return "npf", False

@@ -1,9 +1,9 @@
-"""virt/kvm/kvm_main.c: requests and kicks."""
+"""virt/kvm/kvm_main.c: requests and kicks, and the deletion of a memslot."""
 
 from __future__ import annotations
 
 from difftest.engine.points import Kfunc, Point, Points, rd, wr
-from difftest.model.state import REQ_NAMES, Mode, VCpu
+from difftest.model.state import MEMSLOT_INVALID, MEMSLOT_NONE, REQ_NAMES, Mode, VCpu
 
 # The scheduling points of the functions below, by (request, vCPU name) or vCPU
 # name: made once, then looked up at each step (see ``Points``).
@@ -69,3 +69,20 @@ class KvmMain:
     def kvm_request_pending(self, vcpu: VCpu) -> Kfunc:
         yield EXIT_REQUEST[vcpu.name]
         return vcpu.mode == Mode.EXITING_GUEST_MODE or vcpu.requests != 0
+
+    def kvm_set_memslot_delete(self) -> Kfunc:
+        """kvm_set_memslot(KVM_MR_DELETE) of the APIC access page's memslot:
+        kvm_invalidate_memslot() installs a KVM_MEMSLOT_INVALID copy (new faults
+        retry), waits for the SRCU readers of the old one (faults in flight), and
+        zaps its SPTEs; kvm_delete_memslot() then removes it (faults emulate).
+        Only the page fault reads this memslot, so only faults holding the valid
+        one are waited for: any other SRCU reader could only delay the deletion."""
+        vm = self.vm
+        yield wr("kvm_invalidate_memslot: KVM_MEMSLOT_INVALID", "kvm.apic_memslot")
+        vm.apic_memslot = MEMSLOT_INVALID
+        yield Point(
+            "synchronize_srcu", "kvm.apic_memslot", False, lambda: vm.apic_memslot_readers == 0
+        )
+        yield from self.kvm_arch_flush_shadow_memslot()
+        yield wr("kvm_delete_memslot", "kvm.apic_memslot")
+        vm.apic_memslot = MEMSLOT_NONE

@@ -3,9 +3,9 @@ reduced to the one gfn that matters: the APIC access page."""
 
 from __future__ import annotations
 
-from difftest.engine.points import Kfunc, rd, wr
+from difftest.engine.points import Kfunc, Point, rd, wr
 from difftest.engine.sync import down_read, down_write, up_read, up_write
-from difftest.model.state import VCpu
+from difftest.model.state import MEMSLOT_INVALID, MEMSLOT_NONE, MEMSLOT_VALID, VCpu
 
 
 class Mmu:
@@ -28,16 +28,54 @@ class Mmu:
         self.vm.mmu_invalidate_seq += 1
         self.vm.mmu_invalidate_in_progress -= 1
 
+    def kvm_arch_flush_shadow_memslot(self) -> Kfunc:
+        """kvm_mmu_zap_memslot(): zap the memslot's SPTEs under the write lock. No
+        invalidation sequence: faults on the memslot retry or have finished (SRCU)."""
+        vm = self.vm
+        yield from down_write(vm.mmu_lock, self.current)
+        yield wr("kvm_unmap_gfn_range + flush", "kvm.apic_spte")
+        vm.apic_spte = False
+        yield from up_write(vm.mmu_lock)
+
     def kvm_mmu_page_fault(self, vcpu: VCpu) -> Kfunc:
-        """NPF on the APIC gfn from L1. Returns True if the access was emulated
-        (done), False if the guest must retry it (SPTE installed, or stale fault).
+        """NPF on the APIC gfn from L1, under SRCU: kvm_mmu_do_page_fault() looks up
+        the memslot (the legacy model's never changes), then the TDP fault."""
+        vm = self.vm
+        if vm.irq_source == "legacy":
+            return (yield from self.kvm_tdp_page_fault(vcpu, MEMSLOT_VALID))
+        yield rd("fault.slot = kvm_vcpu_gfn_to_memslot", "kvm.apic_memslot")
+        slot = vm.apic_memslot
+        if slot == MEMSLOT_VALID:
+            vm.apic_memslot_readers += 1  # the fault holds the valid memslot (SRCU)
+        done = yield from self.kvm_tdp_page_fault(vcpu, slot)
+        if slot == MEMSLOT_VALID:
+            vm.apic_memslot_readers -= 1
+        return done
+
+    def kvm_tdp_page_fault(self, vcpu: VCpu, slot: str) -> Kfunc:
+        """Returns True if the access was emulated (done), False if the guest must
+        retry it (SPTE installed, or stale fault).
 
         kvm_mmu_faultin_pfn() snapshots the invalidation sequence before anything
-        else; the APIC check reads the VM-wide state without the lock.
+        else; no memslot is emulated MMIO, one being deleted retries; the APIC
+        check reads the VM-wide state without the lock.
         """
         vm = self.vm
         yield rd("fault->mmu_seq = mmu_invalidate_seq", "kvm.mmu_invalidate")
         mmu_seq = vm.mmu_invalidate_seq
+        if slot == MEMSLOT_NONE:
+            return True  # kvm_handle_noslot_fault(): MMIO, emulated
+        if slot == MEMSLOT_INVALID:
+            # RET_PF_RETRY until kvm_delete_memslot(): the guest spins on the access
+            # while the deleter runs on another CPU. Modelled as a wait, so that a
+            # schedule starving the deleter is not a livelock of the kernel's.
+            yield Point(
+                "RET_PF_RETRY while the memslot is invalid",
+                "kvm.apic_memslot",
+                False,
+                lambda: vm.apic_memslot != MEMSLOT_INVALID,
+            )
+            return False
         yield rd("kvm_apicv_activated", "kvm.apicv_inhibit_reasons")
         if not self.kvm_apicv_activated():
             return True  # RET_PF_EMULATE: the access is intercepted and emulated

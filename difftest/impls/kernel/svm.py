@@ -170,4 +170,5 @@ SVM_EXIT_HANDLERS = {
     "vmexit": "nested_svm_vmexit",
     "stgi": "stgi_interception",
     "clgi": "clgi_interception",
+    "x2apic": "kvm_emulate_wrmsr_apic_base",
 }

@@ -48,4 +48,8 @@ class Vmx:
         return False
 
 
-VMX_EXIT_HANDLERS = {"vintr": "handle_interrupt_window", "npf": "svm_handle_npf"}
+VMX_EXIT_HANDLERS = {
+    "vintr": "handle_interrupt_window",
+    "npf": "svm_handle_npf",
+    "x2apic": "kvm_emulate_wrmsr_apic_base",
+}

@@ -76,7 +76,12 @@ class X86:
     # -- the per-vCPU side ------------------------------------------------------
 
     def kvm_vcpu_update_apicv(self, vcpu: VCpu) -> Kfunc:
-        return self._kvm_vcpu_update_apicv(vcpu)
+        """x86.c: a vCPU in x2APIC mode on AVIC without x2AVIC must not reach the
+        vAPIC page by MMIO, and SPTEs are shared by every vCPU: the APIC access
+        page's memslot is deleted, for good, before __kvm_vcpu_update_apicv()."""
+        if vcpu.x2apic and self.allow_apicv_in_x2apic_without_x2apic_virtualization:
+            yield from self.kvm_inhibit_apic_access_page(vcpu)
+        yield from self._kvm_vcpu_update_apicv(vcpu)
 
     def _kvm_vcpu_update_apicv(self, vcpu: VCpu) -> Kfunc:
         vm = self.vm
@@ -218,6 +223,45 @@ class X86:
         yield from self.kvm_vcpu_kick(vcpu)
 
 
+class X86ApicBase:
+    """The guest's switch to x2APIC mode (x86.c, lapic.c)."""
+
+    def kvm_emulate_wrmsr_apic_base(self, vcpu: VCpu) -> Kfunc:
+        """The intercepted WRMSR of IA32_APIC_BASE with X2APIC_ENABLE set
+        (kvm_emulate_wrmsr -> kvm_set_msr_common -> kvm_apic_set_base)."""
+        yield from self.kvm_apic_set_base(vcpu, x2apic=True)
+        return True
+
+    def kvm_apic_set_base(self, vcpu: VCpu, x2apic: bool) -> Kfunc:
+        """lapic.c: a change of X2APIC_ENABLE asks the vCPU to refresh APICv
+        (KVM_REQ_APICV_UPDATE) and switches the virtual APIC mode (on SVM,
+        avic_refresh_virtual_apic_mode: MSR intercepts only). The APIC map's own
+        inhibits (kvm_recalculate_apic_map) are left to the inhibit ioctls."""
+        if vcpu.x2apic == x2apic:
+            return
+        yield wr("vcpu->arch.apic_base = value", f"{vcpu.name}.apic")
+        vcpu.x2apic = x2apic
+        yield from self.kvm_make_request(KVM_REQ_APICV_UPDATE, vcpu)
+
+    def kvm_inhibit_apic_access_page(self, vcpu: VCpu) -> Kfunc:
+        """lapic.c: delete the APIC access page's memslot under slots_lock, then
+        clear "enabled" (after the deletion, so that a vCPU testing it without the
+        lock never skips a deletion still in progress) and set "inhibited" (sticky:
+        a hotplugged vCPU does not re-create it). The caller drops SRCU first."""
+        vm = self.vm
+        yield rd("apic_access_memslot_enabled", "kvm.apic_memslot")
+        if not vm.apic_access_memslot_enabled:
+            return
+        yield from lock(vm.slots_lock, self.current)  # after kvm_vcpu_srcu_read_unlock()
+        yield rd("apic_access_memslot_enabled", "kvm.apic_memslot")
+        if vm.apic_access_memslot_enabled:
+            yield from self.kvm_set_memslot_delete()  # __x86_set_memory_region(.., 0, 0)
+            yield wr("apic_access_memslot_enabled = false; inhibited = true", "kvm.apic_memslot")
+            vm.apic_access_memslot_enabled = False
+            vm.apic_access_memslot_inhibited = True
+        yield from unlock(vm.slots_lock)
+
+
 class X86Reset:
     """INIT, SIPI and userspace's reset of a vCPU (x86.c, lapic.c)."""
 
@@ -292,12 +336,14 @@ class X86Reset:
     def userspace_reset(self, vcpu: VCpu) -> Kfunc:
         """What a VMM's system reset does to a vCPU between two KVM_RUNs (QEMU's
         kvm_arch_put_registers(KVM_PUT_RESET_STATE)), in its order: KVM_SET_REGS
-        (RFLAGS.IF=0), KVM_SET_LAPIC (IRR/ISR clear, LVT0 ExtINT on the BSP only),
-        KVM_SET_VCPU_EVENTS (no queued interrupt), KVM_SET_NESTED_STATE (L1, GIF=1),
-        KVM_SET_MP_STATE (INIT_RECEIVED for an AP). No vendor reset runs: the VMCB
-        keeps V_IRQ and avic_irq_window."""
+        (RFLAGS.IF=0), KVM_SET_SREGS (APIC base: xAPIC mode), KVM_SET_LAPIC (IRR/ISR
+        clear, LVT0 ExtINT on the BSP only), KVM_SET_VCPU_EVENTS (no queued
+        interrupt), KVM_SET_NESTED_STATE (L1, GIF=1), KVM_SET_MP_STATE
+        (INIT_RECEIVED for an AP). No vendor reset runs: the VMCB keeps V_IRQ and
+        avic_irq_window."""
         yield wr("KVM_SET_REGS: RFLAGS = 2", f"{vcpu.name}.vmcb")
         vcpu.guest_if = False
+        yield from self.kvm_apic_set_base(vcpu, x2apic=False)  # KVM_SET_SREGS: apic_base
         yield wr("KVM_SET_LAPIC: kvm_apic_set_state", f"{vcpu.name}.lapic")
         vcpu.lvt0_extint = vcpu.id == 0
         vcpu.lapic_irr = False
