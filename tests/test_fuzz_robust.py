@@ -121,3 +121,28 @@ def lost_window_inputs_default() -> bytes:
 
 
 assert TWO_VCPUS.vcpus == 2 and not TWO_VCPUS.nested  # TWO mirrors it
+
+
+def test_resets_reach_the_target_and_its_decoder() -> None:
+    """``fuzz --resets`` passes the flag to the Atheris target, whose decoder then
+    draws userspace resets and INIT/SIPI IPIs (never without it)."""
+    from difftest.fuzz.decode import decode
+
+    p = argparse.ArgumentParser()
+    fuzz_cmd._common(p)
+    args = p.parse_args(["--impl", "final", "--resets"])
+    cmd = fuzz_cmd.target_command(args)
+    assert "--resets" in cmd
+    ours, _ = target.split_args(["t.py", *cmd[2:]], None)
+    assert ours.resets and fuzz_cmd._params(args).resets
+
+    def ops(resets: bool) -> set[str]:
+        params = fuzz_cmd._params(p.parse_args(["--impl", "final"] + ["--resets"] * resets))
+        seen: set[str] = set()
+        for i in range(400):
+            s, _ = decode(bytes((i * 37 + k * 11) % 256 for k in range(64)), params)
+            seen |= {op.split()[0] for t in (*[v.program for v in s.vcpus], *s.ioctls) for op in t}
+        return seen
+
+    assert {"reset", "init", "sipi"} <= ops(True)
+    assert not {"reset", "init", "sipi"} & ops(False)

@@ -46,6 +46,7 @@ _ATOM_TYPES = frozenset({type(None), bool, int, float, str, bytes})
 _FRAME_OWN = (types.CodeType, types.FunctionType, types.FrameType, str)  # its own code, names
 _UNSET = "<unset slot>"  # compared by identity
 _SLOTS: dict[type, tuple[str, ...]] = {}
+_name = operator.itemgetter(0)
 
 
 def _slots(cls: type) -> tuple[str, ...]:
@@ -220,7 +221,16 @@ class StateKey:
                 parts.append("finished")
                 break
             loc = f.f_locals
+            # Not the locals themselves, nor the dict f_locals returns (CPython 3.11
+            # keeps it on the frame, and gc lists it once it exists), nor a None:
+            # the stack's depth is fixed at an instruction offset, and a slot gc
+            # reports as None in one visit and skips (NULL) in another, depending
+            # on how far the interpreter has specialised the code, is dead. Each
+            # would key one position two ways, the first search in a process
+            # differently from the next.
             mine = set(map(id, loc.values()))
+            mine.add(id(loc))
+            mine.add(id(None))
             # What the frame holds besides its locals: its value stack, where a
             # ``for`` loop keeps its iterator (gc sees the stack; f_locals does not).
             stack = tuple(
@@ -232,7 +242,12 @@ class StateKey:
                 (
                     g.gi_code,
                     f.f_lasti,
-                    tuple((k, x if type(x) in atomic else local(x)) for k, x in loc.items()),
+                    # by name: f_locals lists a cell variable (one a closure
+                    # shares) where the frame's cached dict first saw it
+                    tuple(
+                        (k, x if type(x) in atomic else local(x))
+                        for k, x in sorted(loc.items(), key=_name)
+                    ),
                     stack,
                 )
             )

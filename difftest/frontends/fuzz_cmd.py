@@ -117,6 +117,7 @@ def _common(p: argparse.ArgumentParser, *, corpus: bool = True) -> None:
     p.add_argument("--no-nested", action="store_true")
     p.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
     p.add_argument("--irq-source", choices=(ANY, *IRQ_SOURCES), default=ANY, help="as for check")
+    p.add_argument("--resets", action="store_true", help="as for check")
 
 
 def _params(args: argparse.Namespace) -> GenParams:
@@ -125,7 +126,13 @@ def _params(args: argparse.Namespace) -> GenParams:
     if args.ioctls < 0:
         raise ScenarioError("--ioctls must not be negative")
     return GenParams(
-        args.vcpus, args.ioctls, args.ops, not args.no_nested, args.vendor, args.irq_source
+        args.vcpus,
+        args.ioctls,
+        args.ops,
+        not args.no_nested,
+        args.vendor,
+        args.irq_source,
+        args.resets,
     )
 
 
@@ -135,6 +142,7 @@ def target_command(args: argparse.Namespace, *, feedback: str = "all") -> list[s
     cmd = [sys.executable, str(TARGET), "--impl", args.impl, "--vendor", args.vendor]
     cmd += ["--vcpus", str(args.vcpus), "--ops", str(args.ops), "--ioctls", str(args.ioctls)]
     cmd += ["--no-nested"] * args.no_nested + ["--irq-source", args.irq_source]
+    cmd += ["--resets"] * getattr(args, "resets", False)
     cmd += ["--no-feedback"] if feedback == "none" else ["--feedback", feedback]
     return cmd + ["--fail-on-perf"] * getattr(args, "fail_on_perf", False)
 

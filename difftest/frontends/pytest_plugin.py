@@ -149,6 +149,7 @@ class Checker:
         nested: bool = True,
         vendor: str = "svm",
         irq_source: str = "legacy",
+        resets: bool = False,
         kinds: Iterable[Kind] | None = None,
         examples: int | None = None,
         scenario: Scenario | None = None,
@@ -159,7 +160,8 @@ class Checker:
         ``examples`` overrides the profile's number of examples; ``scenario``
         fixes the operations (for a race you know), and only the schedule is
         searched. ``irq_source`` "any" draws where ExtINTs come from (pic, split,
-        xen) with the rest of the scenario. ``fail_on_perf`` (default: the
+        xen) with the rest of the scenario; ``resets`` adds userspace resets and
+        INIT/SIPI IPIs to the wider sources' alphabets. ``fail_on_perf`` (default: the
         ``--difftest-fail-on-perf`` option) fails on a perf finding too."""
         __tracebackhide__ = True
         cls = load(impl) if isinstance(impl, str) else impl
@@ -172,6 +174,7 @@ class Checker:
             vcpu_ops=tuple(vcpu_ops) if vcpu_ops is not None else None,
             ioctl_ops=tuple(ioctl_ops) if ioctl_ops is not None else None,
             irq_source=irq_source,
+            resets=resets,
         )
         # ci replays the same examples on every run; nightly explores afresh.
         seed = 0 if self.profile == "ci" else None

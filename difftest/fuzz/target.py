@@ -44,6 +44,7 @@ def split_args(argv: list[str], impl: str | None) -> tuple[argparse.Namespace, l
     p.add_argument("--no-nested", action="store_true")
     p.add_argument("--vendor", choices=("svm", "vmx"), default="svm")
     p.add_argument("--irq-source", default="any")
+    p.add_argument("--resets", action="store_true", help="userspace resets, INIT and SIPI too")
     p.add_argument("--fail-on-perf", action="store_true", help="a perf finding is a crash")
     ours, rest = p.parse_known_args(argv[1:])
     return ours, [argv[0], *rest]
@@ -57,7 +58,7 @@ def _launcher(script: str, ours: argparse.Namespace) -> str:
     opts = ["--impl", ours.impl, "--vcpus", str(ours.vcpus), "--ops", str(ours.ops)]
     opts += ["--ioctls", str(ours.ioctls), "--vendor", ours.vendor, "--feedback", ours.feedback]
     opts += ["--no-feedback"] * ours.no_feedback + ["--no-nested"] * ours.no_nested
-    opts += ["--irq-source", ours.irq_source]
+    opts += ["--irq-source", ours.irq_source] + ["--resets"] * getattr(ours, "resets", False)
     opts += ["--fail-on-perf"] * getattr(ours, "fail_on_perf", False)
     cmd = " ".join(shlex.quote(a) for a in [sys.executable, os.path.abspath(script), *opts])
     text = f'#!/bin/sh\nexec {cmd} "$@"\n'
@@ -103,7 +104,13 @@ def main(argv: list[str] | None = None, impl: str | None = None) -> None:
         except ImplError as e:
             _usage(str(e))
     params = GenParams(
-        ours.vcpus, ours.ioctls, ours.ops, not ours.no_nested, ours.vendor, ours.irq_source
+        ours.vcpus,
+        ours.ioctls,
+        ours.ops,
+        not ours.no_nested,
+        ours.vendor,
+        ours.irq_source,
+        ours.resets,
     )
     feedback = None
     if not ours.no_feedback:

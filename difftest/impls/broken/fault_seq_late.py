@@ -4,7 +4,7 @@ its unlocked APICv check instead of before it.
 Bug class: check-then-snapshot (a validity token taken after the check it is
 meant to validate).
 
-Changes ``final`` in kvm_tdp_page_fault() only (the kvm_mmu_faultin_pfn() part):
+Changes ``final`` in kvm_mmu_page_fault() only (the kvm_mmu_faultin_pfn() part):
 kvm_apicv_activated() is read first, fault->mmu_seq second. The kernel takes
 the snapshot before anything else in kvm_mmu_faultin_pfn() (since "KVM:
 x86/mmu: Grab mmu_invalidate_seq in kvm_faultin_pfn()", ba6e3fe25543, and the
@@ -24,14 +24,21 @@ from __future__ import annotations
 from difftest.engine.points import Kfunc, Point, rd, wr
 from difftest.engine.sync import down_read, up_read
 from difftest.impls.final import Final
-from difftest.model.state import MEMSLOT_INVALID, MEMSLOT_NONE, VCpu
+from difftest.model.state import MEMSLOT_INVALID, MEMSLOT_NONE, MEMSLOT_VALID, VCpu
 
 
 class FaultSeqLate(Final):
     name = "broken-fault-seq-late"
 
-    def kvm_tdp_page_fault(self, vcpu: VCpu, slot: str) -> Kfunc:
+    def kvm_mmu_page_fault(self, vcpu: VCpu) -> Kfunc:
         vm = self.vm
+        slot = MEMSLOT_VALID
+        if vm.irq_source != "legacy":
+            yield rd("fault.slot = kvm_vcpu_gfn_to_memslot", "kvm.apic_memslot")
+            slot = vm.apic_memslot
+        held = slot == MEMSLOT_VALID and vm.irq_source != "legacy"
+        if held:
+            vm.apic_memslot_readers += 1
         if slot == MEMSLOT_NONE:
             return True
         if slot == MEMSLOT_INVALID:
@@ -44,6 +51,8 @@ class FaultSeqLate(Final):
             return False
         yield rd("kvm_apicv_activated", "kvm.apicv_inhibit_reasons")
         if not self.kvm_apicv_activated():
+            if held:
+                vm.apic_memslot_readers -= 1
             return True
         # mutation: the snapshot comes after the APICv check
         yield rd("fault->mmu_seq = mmu_invalidate_seq", "kvm.mmu_invalidate")
@@ -54,4 +63,6 @@ class FaultSeqLate(Final):
             yield wr("kvm_tdp_mmu_map: install SPTE", "kvm.apic_spte")
             vm.apic_spte = True
         yield from up_read(vm.mmu_lock)
+        if held:
+            vm.apic_memslot_readers -= 1
         return False

@@ -38,29 +38,23 @@ class Mmu:
         yield from up_write(vm.mmu_lock)
 
     def kvm_mmu_page_fault(self, vcpu: VCpu) -> Kfunc:
-        """NPF on the APIC gfn from L1, under SRCU: kvm_mmu_do_page_fault() looks up
-        the memslot (the legacy model's never changes), then the TDP fault."""
-        vm = self.vm
-        if vm.irq_source == "legacy":
-            return (yield from self.kvm_tdp_page_fault(vcpu, MEMSLOT_VALID))
-        yield rd("fault.slot = kvm_vcpu_gfn_to_memslot", "kvm.apic_memslot")
-        slot = vm.apic_memslot
-        if slot == MEMSLOT_VALID:
-            vm.apic_memslot_readers += 1  # the fault holds the valid memslot (SRCU)
-        done = yield from self.kvm_tdp_page_fault(vcpu, slot)
-        if slot == MEMSLOT_VALID:
-            vm.apic_memslot_readers -= 1
-        return done
+        """NPF on the APIC gfn from L1. Returns True if the access was emulated
+        (done), False if the guest must retry it (SPTE installed, or stale fault).
 
-    def kvm_tdp_page_fault(self, vcpu: VCpu, slot: str) -> Kfunc:
-        """Returns True if the access was emulated (done), False if the guest must
-        retry it (SPTE installed, or stale fault).
-
-        kvm_mmu_faultin_pfn() snapshots the invalidation sequence before anything
-        else; no memslot is emulated MMIO, one being deleted retries; the APIC
-        check reads the VM-wide state without the lock.
+        kvm_mmu_do_page_fault() looks up the memslot under SRCU (the legacy model's
+        never changes); kvm_mmu_faultin_pfn() snapshots the invalidation sequence
+        before anything else, emulates without a memslot and retries on one being
+        deleted; the APIC check reads the VM-wide state without the lock. A fault
+        that found the valid memslot holds it (SRCU) until it returns.
         """
         vm = self.vm
+        slot = MEMSLOT_VALID
+        if vm.irq_source != "legacy":
+            yield rd("fault.slot = kvm_vcpu_gfn_to_memslot", "kvm.apic_memslot")
+            slot = vm.apic_memslot
+        held = slot == MEMSLOT_VALID and vm.irq_source != "legacy"
+        if held:
+            vm.apic_memslot_readers += 1
         yield rd("fault->mmu_seq = mmu_invalidate_seq", "kvm.mmu_invalidate")
         mmu_seq = vm.mmu_invalidate_seq
         if slot == MEMSLOT_NONE:
@@ -78,6 +72,8 @@ class Mmu:
             return False
         yield rd("kvm_apicv_activated", "kvm.apicv_inhibit_reasons")
         if not self.kvm_apicv_activated():
+            if held:
+                vm.apic_memslot_readers -= 1
             return True  # RET_PF_EMULATE: the access is intercepted and emulated
         yield from down_read(vm.mmu_lock)  # read_lock(&kvm->mmu_lock), TDP MMU
         yield rd("is_page_fault_stale", "kvm.mmu_invalidate")
@@ -85,4 +81,6 @@ class Mmu:
             yield wr("kvm_tdp_mmu_map: install SPTE", "kvm.apic_spte")
             vm.apic_spte = True
         yield from up_read(vm.mmu_lock)
+        if held:
+            vm.apic_memslot_readers -= 1
         return False  # RET_PF_RETRY / RET_PF_FIXED: the guest re-executes the access
