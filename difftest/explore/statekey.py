@@ -484,33 +484,55 @@ class StateKey(GenericStateKey):
             if f is None:
                 parts.append("finished")
                 break
+            code = g.gi_code
             loc = f.f_locals
-            mine = set(map(id, loc.values()))
-            mine.add(id(loc))
             vals = []
             for x in loc.values():
-                if type(x) in atomic:
+                t = type(x)
+                if t in atomic:
                     vals.append(x)
                     continue
                 r = labels.get(id(x))
-                if r is None:
-                    vals.append(local(x))
-                else:
+                if r is not None:
                     refs.append((id(x), r))
                     vals.append(("@", r))
-            stack = []
-            for x in gc.get_referents(g):
-                if id(x) in mine or isinstance(x, _FRAME_OWN):
-                    continue
-                if type(x) in atomic:
-                    stack.append(x)
-                    continue
-                r = labels.get(id(x))
-                if r is None:
-                    stack.append(local(x))
+                elif t is tuple and atomic.issuperset(map(type, x)):
+                    vals.append(("tuple", *x))
                 else:
-                    refs.append((id(x), r))
-                    stack.append(("@", r))
-            parts.append((g.gi_code, f.f_lasti, tuple(loc), tuple(vals), tuple(stack)))
+                    vals.append(local(x))
+            held = gc.get_referents(g)
+            # A generator's referents start with its code, name and qualname, its
+            # frame, the frame's f_locals, function and code: all of which the
+            # filter below drops; then come the locals and the value stack.
+            if (
+                len(held) >= 7
+                and held[3] is f
+                and held[4] is loc
+                and held[0] is code
+                and held[6] is code
+                and type(held[5]) is types.FunctionType
+            ):
+                held = held[7:]
+            stack = []
+            if held:
+                mine = set(map(id, loc.values()))
+                mine.add(id(loc))
+                for x in held:
+                    if id(x) in mine or isinstance(x, _FRAME_OWN):
+                        continue
+                    t = type(x)
+                    if t in atomic:
+                        stack.append(x)
+                        continue
+                    r = labels.get(id(x))
+                    if r is not None:
+                        refs.append((id(x), r))
+                        stack.append(("@", r))
+                    elif t is types.GeneratorType:
+                        s = x.gi_frame
+                        stack.append(("gen", x.gi_code, s.f_lasti if s is not None else None))
+                    else:
+                        stack.append(local(x))
+            parts.append((code, f.f_lasti, tuple(loc), tuple(vals), tuple(stack)))
             g = g.gi_yieldfrom
         return self._id(tuple(parts))
