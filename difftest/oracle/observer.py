@@ -72,14 +72,16 @@ class Observer:
         vm.apicv_update_lock.on_write = self._saw_apicv_write_lock
         vm.apicv_nr_irq_window_req.on_store = self._saw_irq_window_store
         self._entry_state = [(0, 0)] * len(vm.vcpus)
-        d = self.__dict__
-        for name, hook, tapped in _class_taps(type(self)):
-            if tapped is not None and name not in d:
-                d[name] = types.MethodType(tapped, self)
-            else:  # not a plain function of the class: tap whatever the world has
-                bound = getattr(self, name, None)
-                if bound is not None:
-                    setattr(self, name, types.MethodType(_tap(bound, getattr(self, hook)), self))
+        # (Never through ``self.__dict__``: materialising the instance dictionary
+        # would slow down every attribute access of the kernel code on the world.)
+        for name, hook, fn, tapped in _class_taps(type(self)):
+            bound = getattr(self, name, None)
+            if bound is None:
+                continue
+            if tapped is not None and getattr(bound, "__func__", None) is fn:
+                setattr(self, name, types.MethodType(tapped, self))
+            else:  # not the class's plain function: tap whatever the world has
+                setattr(self, name, types.MethodType(_tap(bound, getattr(self, hook)), self))
 
     # -- entry points -----------------------------------------------------
 
@@ -171,12 +173,13 @@ class Observer:
         return bool(others & self.vm.apicv_inhibit_reasons & ~touched)
 
 
-# Per implementation class: (name, hook, the tap of the class's function or None),
-# made at the class's first world (classes are not changed once they run).
-_TAPS: dict[type, list[tuple[str, str, Any]]] = {}
+# Per implementation class: (name, hook, the class's attribute, the tap of that
+# plain function or None), made at the class's first world (classes are not
+# changed once they run).
+_TAPS: dict[type, list[tuple[str, str, Any, Any]]] = {}
 
 
-def _class_taps(cls: type) -> list[tuple[str, str, Any]]:
+def _class_taps(cls: type) -> list[tuple[str, str, Any, Any]]:
     """The taps of ``cls``'s observed entry points, made once per class: for a
     plain function and hook of the class, an unbound ``tapped(self, ...)`` that
     tells the hook then returns what the function returns (bound to each world
@@ -187,7 +190,7 @@ def _class_taps(cls: type) -> list[tuple[str, str, Any]]:
         for name, hook in OBSERVED_CALLS.items():
             fn, hk = getattr(cls, name, None), getattr(cls, hook, None)
             plain = type(fn) is types.FunctionType and type(hk) is types.FunctionType
-            taps.append((name, hook, _tap_unbound(fn, hk) if plain else None))
+            taps.append((name, hook, fn, _tap_unbound(fn, hk) if plain else None))
     return taps
 
 

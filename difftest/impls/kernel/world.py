@@ -30,6 +30,10 @@ from difftest.oracle.observer import Observer
 class World(Observer):
     """A VM built from a scenario, with one thread per vCPU and per ioctl program."""
 
+    # Written by the executor at every step (and read by kernel code as the lock
+    # owner): slots, not entries of the large instance dictionary.
+    __slots__ = ("current", "now")
+
     #: Short name shown in reports; set by each implementation.
     name = "?"
     #: The implementation keeps an IRQ-window counter the oracle can check.
