@@ -213,82 +213,84 @@ def _run_uniform(
     ``[current, *other runnable threads]``; with one runnable thread it draws
     nothing.
 
-    The runnable set is ``_run``'s, with fewer predicate calls: a thread waiting
-    on a lock (its point's ``lock`` is set) keeps the lock's answer until a step
-    on that lock runs (``difftest.engine.sync``), and is kept out of ``avail``
-    while refused; other predicates are evaluated at every step.
+    The runnable set is ``_run``'s, kept in ``avail`` (ascending) and changed only
+    when a thread's readiness changes: a thread waiting on a lock (its point's
+    ``lock`` is set) keeps the lock's answer until a step on that lock runs
+    (``difftest.engine.sync``); any other predicate (an idle vCPU's wake-up) is
+    asked at every step, and its thread leaves ``avail`` while it is false and
+    comes back once it holds (mostly it keeps its answer for many steps).
     """
     getrandbits = rng.getrandbits
     halted = world.halted
     # A world that records findings in a list can only halt when it grows; any
-    # other world is asked after every step.
+    # other world is asked after every step (a list that always looks grown).
     findings = getattr(world, "findings", None)
     watch = type(findings) is list
     if not watch:
-        findings = []
+        findings = [None]
     seen = -1 if not watch else 0
     schedule: list[int] = []
     record = schedule.append
-    step = 0
     current = 0
-    cur_ok = False  # the thread that ran last is live and not refused a lock
+    cur_ok = False  # the thread that ran last is in ``avail``
     resume = [g.send if g is not None else None for g in gens]
     bits = _BITS[: len(gens) + 1]
-    # Predicates evaluated at every step, by thread. (Predicates are pure, so
-    # their order does not matter.)
+    # Predicates asked at every step, by thread (pure: their order does not
+    # matter); threads waiting on a lock, with their points.
     conds: dict[int, Callable[[], bool]] = {}
-    # Threads waiting on a lock, with their points; those it refuses now.
     waits: dict[int, Point] = {}
-    refused: set[int] = set()
+    # Threads out of ``avail``: refused a lock, or their predicate was false.
+    out: set[int] = set()
     for i, p in enumerate(pending):
         if p is not None and p.ready is not None:
             if p.lock is not None:
                 waits[i] = p
                 if not p.ready():
-                    refused.add(i)
+                    out.add(i)
             else:
                 conds[i] = p.ready
-    # Live threads not refused a lock, ascending: the runnable set while every
-    # predicate in ``conds`` holds.
-    avail = [i for i, p in enumerate(pending) if p is not None and i not in refused]
-    while True:
-        runnable = avail
-        ok = cur_ok
+    # Live threads not out, ascending: the runnable set once ``conds`` are asked.
+    avail = [i for i, p in enumerate(pending) if p is not None and i not in out]
+    for step in range(max_steps + 1):
         if conds:
             for i, ready in conds.items():
-                if not ready():
-                    if runnable is avail:
-                        runnable = avail.copy()
-                    runnable.remove(i)
+                if ready():
+                    if i in out:
+                        out.discard(i)
+                        insort(avail, i)
+                        if i == current:
+                            cur_ok = True
+                elif i not in out:
+                    out.add(i)
+                    avail.remove(i)
                     if i == current:
-                        ok = False
-        k = len(runnable)
-        if step >= max_steps or k == 0:
-            if k == 0:
-                return Execution(schedule, _stuck(world, names, pending))
+                        cur_ok = False
+        k = len(avail)
+        if not k:
+            return Execution(schedule, _stuck(world, names, pending))
+        if step == max_steps:
             world.on_stuck("budget", f"{max_steps} steps")
             return Execution(schedule, "budget")
         if k == 1:
-            tid = runnable[0]
+            tid = avail[0]
         else:
             # ChoiceScheduler's order is [current, *the others ascending]
             b = bits[k]
             c = getrandbits(b)
             while c >= k:
                 c = getrandbits(b)
-            if not ok:
-                tid = runnable[c]
-            elif c == 0:
+            if not cur_ok:
+                tid = avail[c]
+            elif not c:
                 tid = current
             else:
-                tid = runnable[c - 1]
+                tid = avail[c - 1]
                 if tid >= current:
-                    tid = runnable[c]
+                    tid = avail[c]
         current = tid
         record(tid)
         world.current = tid
         world.now = step
-        step += 1
         lock = pending[tid].lock  # type: ignore[union-attr]
         try:
             point = pending[tid] = resume[tid](None)  # type: ignore[misc]
@@ -317,7 +319,7 @@ def _run_uniform(
                     del conds[tid]
                 waits[tid] = point
                 if not ready():
-                    refused.add(tid)
+                    out.add(tid)
                     avail.remove(tid)
                     cur_ok = False
         if lock is not None and waits:
@@ -325,16 +327,17 @@ def _run_uniform(
             for i, p in waits.items():
                 if p.lock is lock and i != tid:
                     if p.ready():  # type: ignore[misc]
-                        if i in refused:
-                            refused.discard(i)
+                        if i in out:
+                            out.discard(i)
                             insort(avail, i)
-                    elif i not in refused:
-                        refused.add(i)
+                    elif i not in out:
+                        out.add(i)
                         avail.remove(i)
-        if len(findings) != seen:  # type: ignore[arg-type]
+        if findings and len(findings) != seen:  # type: ignore[arg-type]
             if halted():
                 return Execution(schedule, "halted")
             seen = len(findings) if watch else -1  # type: ignore[arg-type]
+    raise AssertionError("unreachable: the last iteration returns")
 
 
 def _replay_prefix(
