@@ -326,25 +326,82 @@ class GenericStateKey:
 # cover still raises ``UncoveredState``.
 
 _ENV: dict[str, Any] = {"A": _ATOMIC, "MT": types.MethodType, "FT": types.FunctionType, "P": Point}
-# class -> (fields of its last layout, the function); per class, layouts met so far
+# (class, top) -> (fields of its last layout, the function); layouts met so far
 _DICT_FNS: dict[tuple[type, bool], tuple[frozenset[str], Any]] = {}
 _DICT_LAYOUTS: dict[tuple[type, bool, frozenset[str]], tuple[frozenset[str], Any]] = {}
-_SLOT_FNS: dict[type, tuple[Any, Any]] = {}
+# slotted class -> its function; the classes being compiled
+_SLOT_FNS: dict[type, Any] = {}
+_COMPILING: set[type] = set()
 
 
-def _elem(e: str, w: str) -> str:
+def _slotted(v: Any) -> type | None:
+    """The class of ``v`` if the generic walk keys it as a slotted object
+    (``GenericStateKey._obj`` without a ``__dict__``), else None."""
+    t = type(v)
+    if t is Point or t in _COMPILING or t in _ATOMIC:
+        return None
+    kind = _KINDS.get(t)
+    if kind is None:
+        kind = _KINDS[t] = _kind(t)
+    if kind is not _OBJ or getattr(v, "__dict__", None) is not None or t.__dictoffset__:
+        return None
+    return t
+
+
+def _slot_fn(cls: type, sample: Any) -> Any:
+    fn = _SLOT_FNS.get(cls)
+    if fn is None:
+        _COMPILING.add(cls)
+        try:
+            fn = _SLOT_FNS[cls] = _compile_slots(cls, sample)
+        finally:
+            _COMPILING.discard(cls)
+    return fn
+
+
+class _Env:
+    """The globals of one generated function: classes met as samples, bound to
+    names with their functions."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = dict(_ENV)
+
+    def cls(self, sample: Any) -> str | None:
+        """The name of ``sample``'s class if it is inlined (slotted), binding
+        ``K<name>`` to its function."""
+        t = _slotted(sample)
+        if t is None:
+            return None
+        name = f"C{len(self.names)}"
+        self.names[name] = t
+        self.names["K" + name] = _slot_fn(t, sample)
+        return name
+
+    def define(self, lines: list[str], where: str) -> Any:
+        exec(compile("\n".join(lines), f"<state key of {where}>", "exec"), self.names)  # noqa: S102
+        return self.names["key"]
+
+
+def _elem(e: str, w: str, c: str | None = None) -> str:
     """``_val``'s key of ``e``, an item of a list, tuple or dict: inline for an
     atomic value, a function, a lock's own point and a tuple of atomic values,
-    none of which is ever labelled."""
+    none of which is ever labelled, and an object of the inlined class ``c``."""
+    head = ""
+    if c is not None:
+        head = (
+            f"(('@', labels[id({e})]) if id({e}) in labels else K{c}({e}, labels, val, slow)) "
+            f"if type({e}) is {c} else "
+        )
     return (
-        f"{e} if type({e}) in A else ('fn', {e}.__qualname__) if type({e}) is FT "
+        f"{head}{e} if type({e}) in A "
         f"else ('point', {e}.op, {e}.obj, {e}.write) if type({e}) is P and {e}.lock is not None "
+        f"else ('fn', {e}.__qualname__) if type({e}) is FT "
         f"else ('tuple', *{e}) if type({e}) is tuple and A.issuperset(map(type, {e})) "
         f"else val({e}, {w})"
     )
 
 
-def _field(x: str, where: str, sample: Any) -> list[str]:
+def _field(x: str, where: str, sample: Any, env: _Env) -> list[str]:
     """Statements turning field variable ``x`` into ``_val``'s key of it (or
     leaving an atomic value as it is), fast for the kind of ``sample``."""
     w = repr(where)
@@ -370,10 +427,12 @@ def _field(x: str, where: str, sample: Any) -> list[str]:
     if t is list or t is dict:
         # _val: a list or dict met before is keyed by its label, else labelled
         # and keyed by its items (a dict's sorted by the keys' repr)
+        first = next(iter(sample if t is list else sample.values()), None)
+        c = env.cls(first)
         items = (
-            f"('list', *[{_elem('e', w)} for e in {x}])"
+            f"('list', *[{_elem('e', w, c)} for e in {x}])"
             if t is list
-            else f"('dict', *sorted([(repr(k), {_elem('e', w)}) for k, e in {x}.items()]))"
+            else f"('dict', *sorted([(repr(k), {_elem('e', w, c)}) for k, e in {x}.items()]))"
         )
         return [
             f"if type({x}) is {t.__name__}:",
@@ -385,18 +444,22 @@ def _field(x: str, where: str, sample: Any) -> list[str]:
             f"        {x} = {items}",
             *generic,
         ]
+    c = env.cls(sample)
+    if c is not None:
+        # _val: an object met before is keyed by its label, else by _obj
+        return [
+            f"if type({x}) is {c}:",
+            f"    r = labels.get(id({x}))",
+            f"    {x} = ('@', r) if r is not None else K{c}({x}, labels, val, slow)",
+            *generic,
+        ]
     return [f"if type({x}) not in A:", f"    {x} = val({x}, {w})"]
-
-
-def _define(name: str, lines: list[str]) -> Any:
-    env = dict(_ENV)
-    exec("\n".join(lines), env)  # noqa: S102 (generated from field names)
-    return env[name]
 
 
 def _compile_dict(cls: type, d: dict[str, Any], top: bool) -> Any:
     """``GenericStateKey._obj`` for an object of ``cls`` with the fields of ``d``."""
-    lines = ["def key(o, d, labels, val):", "    labels[id(o)] = len(labels)"]
+    env = _Env()
+    lines = ["def key(o, d, labels, val, slow):", "    labels[id(o)] = len(labels)"]
     out = [repr(cls.__name__)]
     for i, (n, v) in enumerate(sorted(d.items())):
         if top and n in SKIP:
@@ -411,22 +474,35 @@ def _compile_dict(cls: type, d: dict[str, Any], top: bool) -> Any:
                 f"    {x} = tuple(sorted({{f.kind.value for f in {x}}}))",
             ]
         else:
-            body = _field(x, n, v)
+            body = _field(x, n, v, env)
         lines += ["    " + b for b in body]
         out.append(f"({n!r}, {x})")
     lines.append(f"    return ({', '.join(out)},)")
-    return _define("key", lines)
+    return env.define(lines, cls.__qualname__)
 
 
-def _compile_slots(cls: type, sample: Any) -> tuple[Any, Any]:
-    """A slotted class's getter of every slot (sorted, raising AttributeError on
-    an unset one) and ``GenericStateKey._obj`` on the values it got."""
+def _compile_slots(cls: type, sample: Any) -> Any:
+    """``StateKey._obj`` for an object of slotted class ``cls``: its slots read
+    at once (sorted; on an unset one, the generic walk), then keyed as
+    ``GenericStateKey._obj`` keys them."""
+    env = _Env()
     names = _slots(cls)
     xs = [f"x{i}" for i in range(len(names))]
-    lines = ["def key(o, vals, labels, val):", "    labels[id(o)] = len(labels)"]
     name = repr(cls.__name__)
     if not names:
-        return (lambda o: ()), _define("key", [*lines, f"    return ({name},)"])
+        lines = ["def key(o, labels, val, slow):", "    labels[id(o)] = len(labels)"]
+        return env.define([*lines, f"    return ({name},)"], cls.__qualname__)
+    env.names["GET"] = (
+        operator.attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),))
+    )
+    lines = [
+        "def key(o, labels, val, slow):",
+        "    try:",
+        "        vals = GET(o)",
+        "    except AttributeError:  # an unset slot",
+        f"        return slow(o, {cls.__name__!r})",
+        "    labels[id(o)] = len(labels)",
+    ]
     steps = [i for i, n in enumerate(names) if n in STEP_INDEX]
     lines.append(f"    {', '.join(xs)}, = vals")
     for i in steps:
@@ -439,10 +515,9 @@ def _compile_slots(cls: type, sample: Any) -> tuple[Any, Any]:
     ]
     for i, n in enumerate(names):
         if i not in steps:
-            lines += ["    " + b for b in _field(f"x{i}", n, getattr(sample, n, None))]
+            lines += ["    " + b for b in _field(f"x{i}", n, getattr(sample, n, None), env)]
     lines.append(f"    return ({name}, {', '.join(xs)},)")
-    get = operator.attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),))
-    return get, _define("key", lines)
+    return env.define(lines, cls.__qualname__)
 
 
 class StateKey(GenericStateKey):
@@ -454,14 +529,12 @@ class StateKey(GenericStateKey):
         cls = type(obj)
         d = getattr(obj, "__dict__", None)
         if d is None:
-            fns = _SLOT_FNS.get(cls)
-            if fns is None:
-                fns = _SLOT_FNS[cls] = _compile_slots(cls, obj)
-            try:
-                vals = fns[0](obj)
-            except AttributeError:  # an unset slot
-                return super()._obj(obj, where, top=top)
-            return fns[1](obj, vals, self.labels, self._val)  # type: ignore[no-any-return]
+            fn = _SLOT_FNS.get(cls)
+            if fn is None:
+                if cls in _COMPILING or cls.__dictoffset__:
+                    return super()._obj(obj, where, top=top)
+                fn = _slot_fn(cls, obj)
+            return fn(obj, self.labels, self._val, self._slow)  # type: ignore[no-any-return]
         fn = _DICT_FNS.get((cls, top))
         if fn is None or d.keys() != fn[0]:
             layout = frozenset(d)
@@ -469,7 +542,11 @@ class StateKey(GenericStateKey):
             if fn is None:
                 fn = _DICT_LAYOUTS[cls, top, layout] = (layout, _compile_dict(cls, d, top))
             _DICT_FNS[cls, top] = fn
-        return fn[1](obj, d, self.labels, self._val)  # type: ignore[no-any-return]
+        return fn[1](obj, d, self.labels, self._val, self._slow)  # type: ignore[no-any-return]
+
+    def _slow(self, obj: Any, where: str) -> tuple[Any, ...]:
+        """The generic walk of an object with an unset slot."""
+        return GenericStateKey._obj(self, obj, where)
 
     def _position(self, tid: int) -> int:
         """As ``GenericStateKey._position``, in one pass over each frame's locals
