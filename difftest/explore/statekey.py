@@ -303,10 +303,12 @@ class GenericStateKey:
             else:
                 self.pos[i] = pos
             self.cached[i] = (pos, tuple(self.refs))
-        pend = self._id(
+        return (w, self._pending(pending), *self.pos)
+
+    def _pending(self, pending: Sequence[Point | None]) -> int:
+        return self._id(
             tuple(None if p is None else self._local(p) for p in pending)  # type: ignore[arg-type]
         )
-        return (w, pend, *self.pos)
 
     def _id(self, t: Any) -> int:
         i = self.intern.get(t)
@@ -543,6 +545,32 @@ class StateKey(GenericStateKey):
                 fn = _DICT_LAYOUTS[cls, top, layout] = (layout, _compile_dict(cls, d, top))
             _DICT_FNS[cls, top] = fn
         return fn[1](obj, d, self.labels, self._val, self._slow)  # type: ignore[no-any-return]
+
+    def _pending(self, pending: Sequence[Point | None]) -> int:
+        """As ``GenericStateKey._pending``, inline for a point (never labelled
+        unless the world holds it) whose predicate is none or a method of a
+        labelled object (a lock's)."""
+        labels, refs = self.labels, self.refs
+        out: list[Any] = []
+        for p in pending:
+            if p is None:
+                out.append(None)
+                continue
+            if type(p) is Point and id(p) not in labels:
+                ready = p.ready
+                if ready is None:
+                    out.append(("point", p.op, p.obj, p.write, None))
+                    continue
+                if type(ready) is types.MethodType:
+                    s = ready.__self__
+                    r = labels.get(id(s))
+                    if r is not None:
+                        refs.append((id(s), r))
+                        m = ("method", ready.__func__.__qualname__, ("@", r))
+                        out.append(("point", p.op, p.obj, p.write, m))
+                        continue
+            out.append(self._local(p))
+        return self._id(tuple(out))
 
     def _slow(self, obj: Any, where: str) -> tuple[Any, ...]:
         """The generic walk of an object with an unset slot."""
