@@ -285,10 +285,11 @@ class StatefulExplorer:
             link, rec = link
             recs.append(rec)
         recs.reverse()
-        self.nodes = [
-            _Node(chosen, [], p, prev, enabled, key, _NO_SLEEP)
-            for key, p, prev, enabled, chosen in recs
-        ]
+        # Below its last node the rebuilt path is only replayed (nothing is left
+        # to try there, see ``floor``): those nodes keep only the step chosen.
+        key, p, prev, enabled, chosen = recs[-1]
+        self.nodes = [*map(_Past, [rec[4] for rec in recs[:-1]])]  # type: ignore[list-item]
+        self.nodes.append(_Node(chosen, [], p, prev, enabled, key, _NO_SLEEP))
         self.nodes[-1].link = item  # what the nodes below it are linked to
         self.floor = len(recs) - 1  # the nodes up to here have nothing left to try
         self.on_path = {}
@@ -388,6 +389,15 @@ class StatefulExplorer:
 
 
 _NO_SLEEP: dict[int, Footprint] = {}  # rounds run without sleep sets
+
+
+class _Past:
+    """A node of a rebuilt path below its last: only replayed."""
+
+    __slots__ = ("chosen",)
+
+    def __init__(self, chosen: int) -> None:
+        self.chosen = chosen
 
 
 def _covered(seen: dict[int | None, int], last: int | None, pre: int) -> bool:

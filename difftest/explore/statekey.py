@@ -17,6 +17,12 @@ stateful search may explore only one of them. What the key covers:
   holds (a ``for`` loop's iterator and its index, found through
   ``gc.get_referents``), plus the pending ``Point`` and its ``ready`` predicate.
 
+``StateKey`` walks the world with functions generated per class (per layout
+of an object's ``__dict__``) that compute exactly the generic walk's key
+(``GenericStateKey``), and keys a frame's locals once (the generic position
+also keys the frame's ``f_locals`` dict, which holds the same locals).
+``tests/test_explore.py`` checks both tell apart the same states.
+
 Left out, because nothing in a run reads them to decide anything: the
 executor's scaffolding (``current``, ``now``), the scenario (fixed per search),
 and the step indices inside findings and ``ghost_blind_since`` (they only go
@@ -103,10 +109,11 @@ class UncoveredState(TypeError):
     """The state holds a value the key cannot cover."""
 
 
-class StateKey:
-    """Computes keys for one world; components are interned to small ints so that
-    a stored key is a short tuple and equal keys mean equal states (no hashing
-    collisions)."""
+class GenericStateKey:
+    """Computes keys for one world by the generic walk; components are interned
+    to small ints so that a stored key is a short tuple and equal keys mean equal
+    states (no hashing collisions). ``StateKey`` computes the same world keys
+    faster; this walk is its reference (``tests/test_explore.py``)."""
 
     def __init__(self, world: Any, gens: Sequence[Any], intern: dict[Any, int]) -> None:
         self.world = world
@@ -306,3 +313,226 @@ class StateKey:
         if i is None:
             i = self.intern[t] = len(self.intern)
         return i
+
+
+# -- the compiled walk ----------------------------------------------------------
+#
+# ``StateKey`` computes the same world key as ``GenericStateKey._obj`` with one
+# generated function per class (per layout of its ``__dict__``): the fields are
+# read in the order the generic walk reads them and every value goes through the
+# generic ``_val`` unless it is atomic, with an inline fast path for the kind of
+# value the field held when the layout was first met (a bound method, a tuple).
+# A value of any other kind takes the generic path, so a value the walk cannot
+# cover still raises ``UncoveredState``.
+
+_ENV: dict[str, Any] = {"A": _ATOMIC, "MT": types.MethodType, "FT": types.FunctionType, "P": Point}
+# class -> (fields of its last layout, the function); per class, layouts met so far
+_DICT_FNS: dict[tuple[type, bool], tuple[frozenset[str], Any]] = {}
+_DICT_LAYOUTS: dict[tuple[type, bool, frozenset[str]], tuple[frozenset[str], Any]] = {}
+_SLOT_FNS: dict[type, tuple[Any, Any]] = {}
+
+
+def _elem(e: str, w: str) -> str:
+    """``_val``'s key of ``e``, an item of a list, tuple or dict: inline for an
+    atomic value, a function, a lock's own point and a tuple of atomic values,
+    none of which is ever labelled."""
+    return (
+        f"{e} if type({e}) in A else ('fn', {e}.__qualname__) if type({e}) is FT "
+        f"else ('point', {e}.op, {e}.obj, {e}.write) if type({e}) is P and {e}.lock is not None "
+        f"else ('tuple', *{e}) if type({e}) is tuple and A.issuperset(map(type, {e})) "
+        f"else val({e}, {w})"
+    )
+
+
+def _field(x: str, where: str, sample: Any) -> list[str]:
+    """Statements turning field variable ``x`` into ``_val``'s key of it (or
+    leaving an atomic value as it is), fast for the kind of ``sample``."""
+    w = repr(where)
+    generic = [f"elif type({x}) not in A:", f"    {x} = val({x}, {w})"]
+    t = type(sample)
+    if t is types.MethodType:
+        # _val: ("method", qualname, _val(self)); a method is never labelled
+        return [
+            f"if type({x}) is MT:",
+            f"    s = {x}.__self__",
+            "    r = labels.get(id(s))",
+            f"    {x} = ('method', {x}.__func__.__qualname__, "
+            f"('@', r) if r is not None else val(s, {w}))",
+            *generic,
+        ]
+    if t is tuple:
+        # _val: ("tuple", *items); a tuple is never labelled
+        return [
+            f"if type({x}) is tuple:",
+            f"    {x} = ('tuple', *[{_elem('e', w)} for e in {x}])",
+            *generic,
+        ]
+    if t is list or t is dict:
+        # _val: a list or dict met before is keyed by its label, else labelled
+        # and keyed by its items (a dict's sorted by the keys' repr)
+        items = (
+            f"('list', *[{_elem('e', w)} for e in {x}])"
+            if t is list
+            else f"('dict', *sorted([(repr(k), {_elem('e', w)}) for k, e in {x}.items()]))"
+        )
+        return [
+            f"if type({x}) is {t.__name__}:",
+            f"    r = labels.get(id({x}))",
+            "    if r is not None:",
+            f"        {x} = ('@', r)",
+            "    else:",
+            f"        labels[id({x})] = len(labels)",
+            f"        {x} = {items}",
+            *generic,
+        ]
+    return [f"if type({x}) not in A:", f"    {x} = val({x}, {w})"]
+
+
+def _define(name: str, lines: list[str]) -> Any:
+    env = dict(_ENV)
+    exec("\n".join(lines), env)  # noqa: S102 (generated from field names)
+    return env[name]
+
+
+def _compile_dict(cls: type, d: dict[str, Any], top: bool) -> Any:
+    """``GenericStateKey._obj`` for an object of ``cls`` with the fields of ``d``."""
+    lines = ["def key(o, d, labels, val):", "    labels[id(o)] = len(labels)"]
+    out = [repr(cls.__name__)]
+    for i, (n, v) in enumerate(sorted(d.items())):
+        if top and n in SKIP:
+            continue
+        x = f"x{i}"
+        lines.append(f"    {x} = d[{n!r}]")
+        if n in STEP_INDEX:
+            body = [f"{x} = {x} is not None"]
+        elif top and n == "findings":
+            body = [
+                f"if type({x}) not in A:",
+                f"    {x} = tuple(sorted({{f.kind.value for f in {x}}}))",
+            ]
+        else:
+            body = _field(x, n, v)
+        lines += ["    " + b for b in body]
+        out.append(f"({n!r}, {x})")
+    lines.append(f"    return ({', '.join(out)},)")
+    return _define("key", lines)
+
+
+def _compile_slots(cls: type, sample: Any) -> tuple[Any, Any]:
+    """A slotted class's getter of every slot (sorted, raising AttributeError on
+    an unset one) and ``GenericStateKey._obj`` on the values it got."""
+    names = _slots(cls)
+    xs = [f"x{i}" for i in range(len(names))]
+    lines = ["def key(o, vals, labels, val):", "    labels[id(o)] = len(labels)"]
+    name = repr(cls.__name__)
+    if not names:
+        return (lambda o: ()), _define("key", [*lines, f"    return ({name},)"])
+    steps = [i for i, n in enumerate(names) if n in STEP_INDEX]
+    lines.append(f"    {', '.join(xs)}, = vals")
+    for i in steps:
+        lines.append(f"    x{i} = x{i} is not None")
+    if steps:
+        lines.append(f"    vals = ({', '.join(xs)},)")
+    lines += [
+        "    if A.issuperset(map(type, vals)):",
+        f"        return ({name}, *vals)",
+    ]
+    for i, n in enumerate(names):
+        if i not in steps:
+            lines += ["    " + b for b in _field(f"x{i}", n, getattr(sample, n, None))]
+    lines.append(f"    return ({name}, {', '.join(xs)},)")
+    get = operator.attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),))
+    return get, _define("key", lines)
+
+
+class StateKey(GenericStateKey):
+    """The state key, with the world walked by compiled per-class functions (the
+    same world key as ``GenericStateKey``) and thread positions read in one pass
+    per frame."""
+
+    def _obj(self, obj: Any, where: str, *, top: bool = False) -> tuple[Any, ...]:
+        cls = type(obj)
+        d = getattr(obj, "__dict__", None)
+        if d is None:
+            fns = _SLOT_FNS.get(cls)
+            if fns is None:
+                fns = _SLOT_FNS[cls] = _compile_slots(cls, obj)
+            try:
+                vals = fns[0](obj)
+            except AttributeError:  # an unset slot
+                return super()._obj(obj, where, top=top)
+            return fns[1](obj, vals, self.labels, self._val)  # type: ignore[no-any-return]
+        fn = _DICT_FNS.get((cls, top))
+        if fn is None or d.keys() != fn[0]:
+            layout = frozenset(d)
+            fn = _DICT_LAYOUTS.get((cls, top, layout))
+            if fn is None:
+                fn = _DICT_LAYOUTS[cls, top, layout] = (layout, _compile_dict(cls, d, top))
+            _DICT_FNS[cls, top] = fn
+        return fn[1](obj, d, self.labels, self._val)  # type: ignore[no-any-return]
+
+    def _position(self, tid: int) -> int:
+        """As ``GenericStateKey._position``, in one pass over each frame's locals
+        and what it holds, and with the locals keyed once: the generic position
+        also keys the frame's ``f_locals`` dict, seen on the frame as a referent,
+        which holds exactly the locals."""
+        parts: list[Any] = []
+        local, atomic, labels, refs = self._local, _ATOMIC, self.labels, self.refs
+        g = self.gens[tid]
+        while g is not None:
+            f = g.gi_frame
+            if f is None:
+                parts.append("finished")
+                break
+            code = g.gi_code
+            loc = f.f_locals
+            vals = []
+            for x in loc.values():
+                t = type(x)
+                if t in atomic:
+                    vals.append(x)
+                    continue
+                r = labels.get(id(x))
+                if r is not None:
+                    refs.append((id(x), r))
+                    vals.append(("@", r))
+                elif t is tuple and atomic.issuperset(map(type, x)):
+                    vals.append(("tuple", *x))
+                else:
+                    vals.append(local(x))
+            held = gc.get_referents(g)
+            # A generator's referents start with its code, name and qualname, its
+            # frame, the frame's f_locals, function and code: all of which the
+            # filter below drops; then come the locals and the value stack.
+            if (
+                len(held) >= 7
+                and held[3] is f
+                and held[4] is loc
+                and held[0] is code
+                and held[6] is code
+                and type(held[5]) is types.FunctionType
+            ):
+                held = held[7:]
+            stack = []
+            if held:
+                mine = set(map(id, loc.values()))
+                mine.add(id(loc))
+                for x in held:
+                    if id(x) in mine or isinstance(x, _FRAME_OWN):
+                        continue
+                    t = type(x)
+                    if t in atomic:
+                        stack.append(x)
+                        continue
+                    r = labels.get(id(x))
+                    if r is not None:
+                        refs.append((id(x), r))
+                        stack.append(("@", r))
+                    elif t is types.GeneratorType:
+                        s = x.gi_frame
+                        stack.append(("gen", x.gi_code, s.f_lasti if s is not None else None))
+                    else:
+                        stack.append(local(x))
+            parts.append((code, f.f_lasti, tuple(loc), tuple(vals), tuple(stack)))
+            g = g.gi_yieldfrom
+        return self._id(tuple(parts))
