@@ -11,6 +11,7 @@ from __future__ import annotations
 from bisect import insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from random import Random
 from typing import Protocol
 
@@ -211,14 +212,17 @@ def _run_uniform(
     threads it draws ``rng.randrange(k)`` exactly as ``Random._randbelow`` does
     (k.bit_length() bits, redrawn while out of range) and indexes
     ``[current, *other runnable threads]``; with one runnable thread it draws
-    nothing.
+    nothing. The runnable threads are kept in ``avail`` (ascending), with the
+    running thread's position ``p`` in it (``k``: not in it), so the draw maps to
+    a position through a table (``_orders``) instead of building that list.
 
-    The runnable set is ``_run``'s, kept in ``avail`` (ascending) and changed only
-    when a thread's readiness changes: a thread waiting on a lock (its point's
-    ``lock`` is set) keeps the lock's answer until a step on that lock runs
-    (``difftest.engine.sync``); any other predicate (an idle vCPU's wake-up) is
-    asked at every step, and its thread leaves ``avail`` while it is false and
-    comes back once it holds (mostly it keeps its answer for many steps).
+    ``avail`` changes only when a thread's readiness does: a thread waiting on a
+    lock (its point's ``lock`` is set) keeps the lock's answer until a step on
+    that lock runs (``difftest.engine.sync``); any other predicate (an idle
+    vCPU's wake-up) is asked at every step, and its thread leaves ``avail`` while
+    it is false and comes back once it holds (mostly it keeps its answer for many
+    steps). Every such change recomputes ``k``, the draw's bit count, the table
+    and ``p`` (``_shape``).
     """
     getrandbits = rng.getrandbits
     halted = world.halted
@@ -231,113 +235,131 @@ def _run_uniform(
     seen = -1 if not watch else 0
     schedule: list[int] = []
     record = schedule.append
-    current = 0
-    cur_ok = False  # the thread that ran last is in ``avail``
     resume = [g.send if g is not None else None for g in gens]
-    bits = _BITS[: len(gens) + 1]
     # Predicates asked at every step, by thread (pure: their order does not
-    # matter); threads waiting on a lock, with their points.
+    # matter); threads waiting on a lock, with their points; whether a thread's
+    # pending point is in either.
     conds: dict[int, Callable[[], bool]] = {}
     waits: dict[int, Point] = {}
+    pred = [False] * len(gens)
     # Threads out of ``avail``: refused a lock, or their predicate was false.
     out: set[int] = set()
     for i, p in enumerate(pending):
         if p is not None and p.ready is not None:
+            pred[i] = True
             if p.lock is not None:
                 waits[i] = p
                 if not p.ready():
                     out.add(i)
             else:
                 conds[i] = p.ready
-    # Live threads not out, ascending: the runnable set once ``conds`` are asked.
     avail = [i for i, p in enumerate(pending) if p is not None and i not in out]
-    for step in range(max_steps + 1):
+    current = len(gens)  # none yet: the first draw indexes avail as it is
+    k, b, orders, p = _shape(avail, current)
+    for step in range(max_steps):
         if conds:
             for i, ready in conds.items():
                 if ready():
                     if i in out:
                         out.discard(i)
                         insort(avail, i)
-                        if i == current:
-                            cur_ok = True
+                        k, b, orders, p = _shape(avail, current)
                 elif i not in out:
                     out.add(i)
                     avail.remove(i)
-                    if i == current:
-                        cur_ok = False
-        k = len(avail)
-        if not k:
-            return Execution(schedule, _stuck(world, names, pending))
-        if step == max_steps:
-            world.on_stuck("budget", f"{max_steps} steps")
-            return Execution(schedule, "budget")
-        if k == 1:
-            tid = avail[0]
-        else:
-            # ChoiceScheduler's order is [current, *the others ascending]
-            b = bits[k]
+                    k, b, orders, p = _shape(avail, current)
+        if k > 1:
             c = getrandbits(b)
             while c >= k:
                 c = getrandbits(b)
-            if not cur_ok:
-                tid = avail[c]
-            elif not c:
-                tid = current
-            else:
-                tid = avail[c - 1]
-                if tid >= current:
-                    tid = avail[c]
+            p = orders[p][c]
+            tid = avail[p]
+        elif k:
+            p = 0
+            tid = avail[0]
+        else:
+            return Execution(schedule, _stuck(world, names, pending))
         current = tid
         record(tid)
         world.current = tid
         world.now = step
-        lock = pending[tid].lock  # type: ignore[union-attr]
+        # (With nobody waiting on a lock, a step on one has no one to ask again.)
+        lock = pending[tid].lock if waits else None  # type: ignore[union-attr]
         try:
             point = pending[tid] = resume[tid](None)  # type: ignore[misc]
         except StopIteration:
             pending[tid] = gens[tid] = None
             avail.remove(tid)
-            cur_ok = False
-            if conds:
+            k, b, orders, p = _shape(avail, current)
+            if pred[tid]:
+                pred[tid] = False
                 conds.pop(tid, None)
-            if waits:
                 waits.pop(tid, None)
         else:
-            cur_ok = True
-            ready = point.ready
-            if ready is None:
-                if conds and tid in conds:
-                    del conds[tid]
-                if waits and tid in waits:
-                    del waits[tid]
+            if point.ready is None:
+                if pred[tid]:
+                    pred[tid] = False
+                    conds.pop(tid, None)
+                    waits.pop(tid, None)
             elif point.lock is None:
-                conds[tid] = ready
-                if waits and tid in waits:
-                    del waits[tid]
+                pred[tid] = True
+                conds[tid] = point.ready
+                waits.pop(tid, None)
             else:
-                if conds and tid in conds:
-                    del conds[tid]
+                pred[tid] = True
+                conds.pop(tid, None)
                 waits[tid] = point
-                if not ready():
+                if not point.ready():
                     out.add(tid)
                     avail.remove(tid)
-                    cur_ok = False
-        if lock is not None and waits:
+                    k, b, orders, p = _shape(avail, current)
+        if lock is not None:
             # a step on a lock: ask the threads waiting on it again
-            for i, p in waits.items():
-                if p.lock is lock and i != tid:
-                    if p.ready():  # type: ignore[misc]
+            for i, w in waits.items():
+                if w.lock is lock and i != tid:
+                    if w.ready():  # type: ignore[misc]
                         if i in out:
                             out.discard(i)
                             insort(avail, i)
+                            k, b, orders, p = _shape(avail, current)
                     elif i not in out:
                         out.add(i)
                         avail.remove(i)
+                        k, b, orders, p = _shape(avail, current)
         if findings and len(findings) != seen:  # type: ignore[arg-type]
             if halted():
                 return Execution(schedule, "halted")
             seen = len(findings) if watch else -1  # type: ignore[arg-type]
-    raise AssertionError("unreachable: the last iteration returns")
+    # max_steps steps ran: over if nothing can run (done or deadlock), else the
+    # budget is exhausted
+    runnable = [
+        i
+        for i, q in enumerate(pending)
+        if q is not None and not (i in waits and i in out) and (i not in conds or conds[i]())
+    ]
+    if not runnable:
+        return Execution(schedule, _stuck(world, names, pending))
+    world.on_stuck("budget", f"{max_steps} steps")
+    return Execution(schedule, "budget")
+
+
+def _shape(avail: list[int], current: int) -> tuple[int, int, list[list[int]], int]:
+    """For the runnable threads ``avail``: their number k, the bits a draw below k
+    takes, the positions table ``_orders(k)`` and the running thread's position
+    in ``avail`` (k if it is not runnable)."""
+    k = len(avail)
+    return k, _BITS[k], _orders(k), avail.index(current) if current in avail else k
+
+
+@cache
+def _orders(k: int) -> list[list[int]]:
+    """``t[p][c]``: the position in ``avail`` of ``ChoiceScheduler``'s choice ``c``
+    among k runnable threads, the running one at position p (its order is
+    ``[running, *the others ascending]``); ``t[k]``: none of them ran last, the
+    order is ``avail`` itself."""
+    t = [[p, *(q for q in range(k) if q != p)] for p in range(k)]
+    t.append(list(range(k)))
+    return t
 
 
 def _replay_prefix(

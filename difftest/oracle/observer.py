@@ -26,6 +26,7 @@ quiescence checks (``difftest.oracle.checks``) read them.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from collections.abc import Callable
@@ -195,11 +196,32 @@ def _class_taps(cls: type) -> list[tuple[str, str, Any, Any]]:
 
 
 def _tap_unbound(fn: Callable[..., Any], hook: Callable[..., None]) -> Callable[..., Any]:
-    """``_tap`` for the class's own function and hook, taking the world first."""
+    """``_tap`` for the class's own function and hook, taking the world first.
 
-    def tapped(self: object, *args: Any, **kwargs: Any) -> Any:
-        hook(self, *args, **kwargs)
-        return fn(self, *args, **kwargs)
+    For a function with plain positional parameters (every observed kernel
+    function) the tap has the same parameters, so a call packs no ``*args``."""
+    code = getattr(fn, "__code__", None)
+    params = code.co_varnames[: code.co_argcount] if code is not None else ()
+    if (
+        code is not None
+        and not code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+        and not code.co_kwonlyargcount
+        and not code.co_posonlyargcount
+        and getattr(fn, "__defaults__", None) is None
+        and params
+        and not {"_fn_", "_hook_"} & set(params)
+    ):
+        args = ", ".join(params)
+        ns: dict[str, Any] = {"_fn_": fn, "_hook_": hook}
+        exec(  # noqa: S102 (the parameters are the kernel function's own names)
+            f"def tapped({args}):\n    _hook_({args})\n    return _fn_({args})\n", ns
+        )
+        tapped = ns["tapped"]
+    else:
+
+        def tapped(self: object, *args: Any, **kwargs: Any) -> Any:
+            hook(self, *args, **kwargs)
+            return fn(self, *args, **kwargs)
 
     tapped.__name__ = fn.__name__
     return tapped

@@ -8,8 +8,6 @@ live in the sibling modules, named as in the kernel; Python mangles a leading
 
 from __future__ import annotations
 
-from functools import partial
-
 from difftest.engine.points import Kfunc, Point
 from difftest.model.scenario import Scenario, parse_ioctl
 from difftest.model.state import (
@@ -181,7 +179,18 @@ class World(Observer):
         pending: from then on nothing can make a new request, so the run is
         quiescent.
         """
-        woken = Point("idle", f"{vcpu.name}.requests", False, partial(self._wake, vcpu))
+        runnable = MpState.RUNNABLE
+
+        def wake() -> bool:
+            """``_wake(vcpu)``, asked by the executor at every step while the vCPU
+            idles: its own requests, then (mostly) some busy thread answers it."""
+            if vcpu.requests and vcpu.mp_state == runnable:
+                return True
+            if self.busy and not (vcpu.init_pending or vcpu.sipi_pending):
+                return False
+            return self._wake(vcpu)
+
+        woken = Point("idle", f"{vcpu.name}.requests", False, wake)
         self._set_idle(tid, True)
         while True:
             yield woken
