@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from random import Random
 from typing import Protocol
 
@@ -212,17 +212,17 @@ def _run_uniform(
     threads it draws ``rng.randrange(k)`` exactly as ``Random._randbelow`` does
     (k.bit_length() bits, redrawn while out of range) and indexes
     ``[current, *other runnable threads]``; with one runnable thread it draws
-    nothing. The runnable threads are kept in ``avail`` (ascending), with the
-    running thread's position ``p`` in it (``k``: not in it), so the draw maps to
-    a position through a table (``_orders``) instead of building that list.
+    nothing. The runnable threads are kept in ``avail`` (ascending), and the
+    draw indexes that list for the running thread from a table made when
+    ``avail`` changes (``_shape``) instead of building it at every step.
 
     ``avail`` changes only when a thread's readiness does: a thread waiting on a
     lock (its point's ``lock`` is set) keeps the lock's answer until a step on
     that lock runs (``difftest.engine.sync``); any other predicate (an idle
     vCPU's wake-up) is asked at every step, and its thread leaves ``avail`` while
     it is false and comes back once it holds (mostly it keeps its answer for many
-    steps). Every such change recomputes ``k``, the draw's bit count, the table
-    and ``p`` (``_shape``).
+    steps). Every such change looks up ``k``, the draw's bit count and the table
+    again (``_shape``).
     """
     getrandbits = rng.getrandbits
     halted = world.halted
@@ -254,8 +254,9 @@ def _run_uniform(
             else:
                 conds[i] = p.ready
     avail = [i for i, p in enumerate(pending) if p is not None and i not in out]
-    current = len(gens)  # none yet: the first draw indexes avail as it is
-    k, b, orders, p = _shape(avail, current)
+    n = len(gens)
+    current = n  # none yet: the first draw indexes avail as it is
+    k, b, orders = _shape(avail, n)
     for step in range(max_steps):
         if conds:
             for i, ready in conds.items():
@@ -263,19 +264,17 @@ def _run_uniform(
                     if i in out:
                         out.discard(i)
                         insort(avail, i)
-                        k, b, orders, p = _shape(avail, current)
+                        k, b, orders = _shape(avail, n)
                 elif i not in out:
                     out.add(i)
                     avail.remove(i)
-                    k, b, orders, p = _shape(avail, current)
+                    k, b, orders = _shape(avail, n)
         if k > 1:
             c = getrandbits(b)
             while c >= k:
                 c = getrandbits(b)
-            p = orders[p][c]
-            tid = avail[p]
+            tid = orders[current][c]
         elif k:
-            p = 0
             tid = avail[0]
         else:
             return Execution(schedule, _stuck(world, names, pending))
@@ -290,7 +289,7 @@ def _run_uniform(
         except StopIteration:
             pending[tid] = gens[tid] = None
             avail.remove(tid)
-            k, b, orders, p = _shape(avail, current)
+            k, b, orders = _shape(avail, n)
             if pred[tid]:
                 pred[tid] = False
                 conds.pop(tid, None)
@@ -312,7 +311,7 @@ def _run_uniform(
                 if not point.ready():
                     out.add(tid)
                     avail.remove(tid)
-                    k, b, orders, p = _shape(avail, current)
+                    k, b, orders = _shape(avail, n)
         if lock is not None:
             # a step on a lock: ask the threads waiting on it again
             for i, w in waits.items():
@@ -321,11 +320,11 @@ def _run_uniform(
                         if i in out:
                             out.discard(i)
                             insort(avail, i)
-                            k, b, orders, p = _shape(avail, current)
+                            k, b, orders = _shape(avail, n)
                     elif i not in out:
                         out.add(i)
                         avail.remove(i)
-                        k, b, orders, p = _shape(avail, current)
+                        k, b, orders = _shape(avail, n)
         if findings and len(findings) != seen:  # type: ignore[arg-type]
             if halted():
                 return Execution(schedule, "halted")
@@ -343,22 +342,22 @@ def _run_uniform(
     return Execution(schedule, "budget")
 
 
-def _shape(avail: list[int], current: int) -> tuple[int, int, list[list[int]], int]:
-    """For the runnable threads ``avail``: their number k, the bits a draw below k
-    takes, the positions table ``_orders(k)`` and the running thread's position
-    in ``avail`` (k if it is not runnable)."""
+def _shape(avail: list[int], n: int) -> tuple[int, int, list[list[int]]]:
+    """For the runnable threads ``avail`` among ``n``: their number k, the bits a
+    draw below k takes, and ``_orders``."""
     k = len(avail)
-    return k, _BITS[k], _orders(k), avail.index(current) if current in avail else k
+    return k, _BITS[k], _orders(tuple(avail), n)
 
 
-@cache
-def _orders(k: int) -> list[list[int]]:
-    """``t[p][c]``: the position in ``avail`` of ``ChoiceScheduler``'s choice ``c``
-    among k runnable threads, the running one at position p (its order is
-    ``[running, *the others ascending]``); ``t[k]``: none of them ran last, the
-    order is ``avail`` itself."""
-    t = [[p, *(q for q in range(k) if q != p)] for p in range(k)]
-    t.append(list(range(k)))
+@lru_cache(maxsize=4096)
+def _orders(avail: tuple[int, ...], n: int) -> list[list[int]]:
+    """``t[i]``: ``ChoiceScheduler``'s order of the runnable threads ``avail``
+    when thread i ran last: ``[i, *the others ascending]`` if i is runnable, else
+    ``avail`` itself; ``t[n]`` (no thread ran yet) is ``avail`` too. Read only."""
+    plain = list(avail)
+    t = [plain] * (n + 1)
+    for i in avail:
+        t[i] = [i, *(q for q in avail if q != i)]
     return t
 
 
