@@ -1,6 +1,6 @@
 """What the engine costs on top of the kernel generators themselves.
 
-    python -m benchmarks.overhead [--impl NAME] [--runs N] [--repeat K]
+    python -m benchmarks.overhead [--impl NAME] [--runs N] [--repeat K] [--irq-source SRC]
 
 N standard scenarios (3 vCPUs + 1 ioctl thread, 4 operations each), each with one
 seeded random schedule, recorded once. Every variant then runs the same N
@@ -28,18 +28,18 @@ from difftest.check import GenParams
 from difftest.engine.executor import execute
 from difftest.impls import load
 from difftest.impls.kernel.world import World
-from difftest.model.scenario import Scenario, generate
+from difftest.model.scenario import Scenario
 from difftest.runner import run, step_budget
 from difftest.schedulers import RandomScheduler, RandomSource, ReplayScheduler
 
 Case = tuple[Scenario, int, list[int]]  # scenario, scheduler seed, recorded schedule
 
 
-def cases(impl: type[World], n: int) -> list[Case]:
-    p = GenParams()
+def cases(impl: type[World], n: int, irq_source: str = "legacy") -> list[Case]:
+    p = GenParams(irq_source=irq_source)
     out = []
     for i in range(n):
-        sc = generate(RandomSource(i), vcpus=p.vcpus, ioctls=p.ioctls, ops=p.ops, nested=p.nested)
+        sc = p.scenario(RandomSource(i))
         out.append((sc, i, run(impl, sc, RandomScheduler(i)).execution.schedule))
     return out
 
@@ -93,9 +93,12 @@ def main() -> None:
     ap.add_argument("--impl", default="final")
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument(
+        "--irq-source", default="legacy", help="legacy (the default) or any: drawn per run"
+    )
     args = ap.parse_args()
     impl = load(args.impl)
-    cs = cases(impl, args.runs)
+    cs = cases(impl, args.runs, args.irq_source)
     steps = sum(len(s) for _, _, s in cs)
     samples: dict[str, list[float]] = {name: [] for name, _ in VARIANTS}
     for _ in range(args.repeat):
@@ -107,7 +110,8 @@ def main() -> None:
     med = {name: statistics.median(v) for name, v in samples.items()}
     base = med["bare generator loop"]
     print(
-        f"{args.impl}, standard scenario, {args.runs} executions, {steps:,} steps, "
+        f"{args.impl}, standard scenario, interrupt source {args.irq_source}, "
+        f"{args.runs} executions, {steps:,} steps, "
         f"median of {args.repeat}"
     )
     print("| variant | total | ns/step | vs bare |")

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import pytest
 
 from difftest.engine.points import Kfunc, rd, wr
-from difftest.explore import Bound, explore, scenarios
+from difftest.explore import Bound, explore, scenarios, stateful
 from difftest.explore.dpor import Explorer, Outcome
 from difftest.explore.scenarios import canonical
 from difftest.explore.stateful import StatefulExplorer, explore_stateful
-from difftest.explore.statekey import StateKey, UncoveredState
+from difftest.explore.statekey import GenericStateKey, StateKey, UncoveredState
 from difftest.frontends.cli import main
 from difftest.impls import BUILTIN
 from difftest.impls.final import Final
@@ -374,6 +374,49 @@ def test_state_key_sees_world_and_position() -> None:
     again.observer = SimpleNamespace(seen=0)
     gens = [g for _, g in again.threads()]
     assert StateKey(again, gens, intern).key([next(g) for g in gens]) == keys[0]
+
+
+@pytest.mark.parametrize(
+    ("impl", "s"),
+    [
+        ("final", SEAN),
+        ("prepatch", SEAN),
+        ("broken-zap-no-seq", ONE_OP["apic+set"]),
+        ("reference", THREE["two-sti"]),
+        ("seed", ONE_OP["run+set"]),
+    ],
+)
+def test_state_key_tells_apart_what_the_generic_walk_does(monkeypatch, impl: str, s) -> None:
+    """``StateKey`` (compiled per class, cached positions) and the generic walk
+    (``GenericStateKey``, nothing cached) split the states met by a search the
+    same way: equal keys under one exactly when equal under the other; and the
+    world keys are the same."""
+    to_ref: dict = {}
+    to_new: dict = {}
+    met = 0
+    total = 0
+
+    class Checked(StateKey):
+        def key(self, pending):  # type: ignore[no-untyped-def]
+            nonlocal met
+            new = super().key(pending)
+            ref = GenericStateKey(self.world, self.gens, self.intern).key(pending)
+            assert ref[0] == new[0]  # the same world key, interned in one table
+            assert to_ref.setdefault(new, ref) == ref
+            assert to_new.setdefault(ref, new) == new
+            met += 1
+            return new
+
+    monkeypatch.setattr(stateful, "StateKey", Checked)
+    for bound in (None, 1):  # one intern table per search: keys compare within it
+        for d in (to_ref, to_new):
+            d.clear()
+        ex = StatefulExplorer(
+            impl_cls(impl), s, bound=bound, stop_on_bug=False, max_executions=1500
+        )
+        ex.explore()
+        total += len(to_new)
+    assert met > 100 and total > 50
 
 
 def test_cli_explore_incomplete_exits_4(capsys) -> None:

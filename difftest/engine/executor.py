@@ -11,6 +11,7 @@ from __future__ import annotations
 from bisect import insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from random import Random
 from typing import Protocol
 
@@ -211,130 +212,153 @@ def _run_uniform(
     threads it draws ``rng.randrange(k)`` exactly as ``Random._randbelow`` does
     (k.bit_length() bits, redrawn while out of range) and indexes
     ``[current, *other runnable threads]``; with one runnable thread it draws
-    nothing.
+    nothing. The runnable threads are kept in ``avail`` (ascending), and the
+    draw indexes that list for the running thread from a table made when
+    ``avail`` changes (``_shape``) instead of building it at every step.
 
-    The runnable set is ``_run``'s, with fewer predicate calls: a thread waiting
-    on a lock (its point's ``lock`` is set) keeps the lock's answer until a step
-    on that lock runs (``difftest.engine.sync``), and is kept out of ``avail``
-    while refused; other predicates are evaluated at every step.
+    ``avail`` changes only when a thread's readiness does: a thread waiting on a
+    lock (its point's ``lock`` is set) keeps the lock's answer until a step on
+    that lock runs (``difftest.engine.sync``); any other predicate (an idle
+    vCPU's wake-up) is asked at every step, and its thread leaves ``avail`` while
+    it is false and comes back once it holds (mostly it keeps its answer for many
+    steps). Every such change looks up ``k``, the draw's bit count and the table
+    again (``_shape``).
     """
     getrandbits = rng.getrandbits
     halted = world.halted
     # A world that records findings in a list can only halt when it grows; any
-    # other world is asked after every step.
+    # other world is asked after every step (a list that always looks grown).
     findings = getattr(world, "findings", None)
     watch = type(findings) is list
     if not watch:
-        findings = []
+        findings = [None]
     seen = -1 if not watch else 0
     schedule: list[int] = []
     record = schedule.append
-    step = 0
-    current = 0
-    cur_ok = False  # the thread that ran last is live and not refused a lock
     resume = [g.send if g is not None else None for g in gens]
-    bits = _BITS[: len(gens) + 1]
-    # Predicates evaluated at every step, by thread. (Predicates are pure, so
-    # their order does not matter.)
+    # Predicates asked at every step, by thread (pure: their order does not
+    # matter); threads waiting on a lock, with their points; whether a thread's
+    # pending point is in either.
     conds: dict[int, Callable[[], bool]] = {}
-    # Threads waiting on a lock, with their points; those it refuses now.
     waits: dict[int, Point] = {}
-    refused: set[int] = set()
+    pred = [False] * len(gens)
+    # Threads out of ``avail``: refused a lock, or their predicate was false.
+    out: set[int] = set()
     for i, p in enumerate(pending):
         if p is not None and p.ready is not None:
+            pred[i] = True
             if p.lock is not None:
                 waits[i] = p
                 if not p.ready():
-                    refused.add(i)
+                    out.add(i)
             else:
                 conds[i] = p.ready
-    # Live threads not refused a lock, ascending: the runnable set while every
-    # predicate in ``conds`` holds.
-    avail = [i for i, p in enumerate(pending) if p is not None and i not in refused]
-    while True:
-        runnable = avail
-        ok = cur_ok
+    avail = [i for i, p in enumerate(pending) if p is not None and i not in out]
+    n = len(gens)
+    current = n  # none yet: the first draw indexes avail as it is
+    k, b, orders = _shape(avail, n)
+    for step in range(max_steps):
         if conds:
             for i, ready in conds.items():
-                if not ready():
-                    if runnable is avail:
-                        runnable = avail.copy()
-                    runnable.remove(i)
-                    if i == current:
-                        ok = False
-        k = len(runnable)
-        if step >= max_steps or k == 0:
-            if k == 0:
-                return Execution(schedule, _stuck(world, names, pending))
-            world.on_stuck("budget", f"{max_steps} steps")
-            return Execution(schedule, "budget")
-        if k == 1:
-            tid = runnable[0]
-        else:
-            # ChoiceScheduler's order is [current, *the others ascending]
-            b = bits[k]
+                if ready():
+                    if i in out:
+                        out.discard(i)
+                        insort(avail, i)
+                        k, b, orders = _shape(avail, n)
+                elif i not in out:
+                    out.add(i)
+                    avail.remove(i)
+                    k, b, orders = _shape(avail, n)
+        if k > 1:
             c = getrandbits(b)
             while c >= k:
                 c = getrandbits(b)
-            if not ok:
-                tid = runnable[c]
-            elif c == 0:
-                tid = current
-            else:
-                tid = runnable[c - 1]
-                if tid >= current:
-                    tid = runnable[c]
+            tid = orders[current][c]
+        elif k:
+            tid = avail[0]
+        else:
+            return Execution(schedule, _stuck(world, names, pending))
         current = tid
         record(tid)
         world.current = tid
         world.now = step
-        step += 1
-        lock = pending[tid].lock  # type: ignore[union-attr]
+        # (With nobody waiting on a lock, a step on one has no one to ask again.)
+        lock = pending[tid].lock if waits else None  # type: ignore[union-attr]
         try:
             point = pending[tid] = resume[tid](None)  # type: ignore[misc]
         except StopIteration:
             pending[tid] = gens[tid] = None
             avail.remove(tid)
-            cur_ok = False
-            if conds:
+            k, b, orders = _shape(avail, n)
+            if pred[tid]:
+                pred[tid] = False
                 conds.pop(tid, None)
-            if waits:
                 waits.pop(tid, None)
         else:
-            cur_ok = True
-            ready = point.ready
-            if ready is None:
-                if conds and tid in conds:
-                    del conds[tid]
-                if waits and tid in waits:
-                    del waits[tid]
+            if point.ready is None:
+                if pred[tid]:
+                    pred[tid] = False
+                    conds.pop(tid, None)
+                    waits.pop(tid, None)
             elif point.lock is None:
-                conds[tid] = ready
-                if waits and tid in waits:
-                    del waits[tid]
+                pred[tid] = True
+                conds[tid] = point.ready
+                waits.pop(tid, None)
             else:
-                if conds and tid in conds:
-                    del conds[tid]
+                pred[tid] = True
+                conds.pop(tid, None)
                 waits[tid] = point
-                if not ready():
-                    refused.add(tid)
+                if not point.ready():
+                    out.add(tid)
                     avail.remove(tid)
-                    cur_ok = False
-        if lock is not None and waits:
+                    k, b, orders = _shape(avail, n)
+        if lock is not None:
             # a step on a lock: ask the threads waiting on it again
-            for i, p in waits.items():
-                if p.lock is lock and i != tid:
-                    if p.ready():  # type: ignore[misc]
-                        if i in refused:
-                            refused.discard(i)
+            for i, w in waits.items():
+                if w.lock is lock and i != tid:
+                    if w.ready():  # type: ignore[misc]
+                        if i in out:
+                            out.discard(i)
                             insort(avail, i)
-                    elif i not in refused:
-                        refused.add(i)
+                            k, b, orders = _shape(avail, n)
+                    elif i not in out:
+                        out.add(i)
                         avail.remove(i)
-        if len(findings) != seen:  # type: ignore[arg-type]
+                        k, b, orders = _shape(avail, n)
+        if findings and len(findings) != seen:  # type: ignore[arg-type]
             if halted():
                 return Execution(schedule, "halted")
             seen = len(findings) if watch else -1  # type: ignore[arg-type]
+    # max_steps steps ran: over if nothing can run (done or deadlock), else the
+    # budget is exhausted
+    runnable = [
+        i
+        for i, q in enumerate(pending)
+        if q is not None and not (i in waits and i in out) and (i not in conds or conds[i]())
+    ]
+    if not runnable:
+        return Execution(schedule, _stuck(world, names, pending))
+    world.on_stuck("budget", f"{max_steps} steps")
+    return Execution(schedule, "budget")
+
+
+def _shape(avail: list[int], n: int) -> tuple[int, int, list[list[int]]]:
+    """For the runnable threads ``avail`` among ``n``: their number k, the bits a
+    draw below k takes, and ``_orders``."""
+    k = len(avail)
+    return k, _BITS[k], _orders(tuple(avail), n)
+
+
+@lru_cache(maxsize=4096)
+def _orders(avail: tuple[int, ...], n: int) -> list[list[int]]:
+    """``t[i]``: ``ChoiceScheduler``'s order of the runnable threads ``avail``
+    when thread i ran last: ``[i, *the others ascending]`` if i is runnable, else
+    ``avail`` itself; ``t[n]`` (no thread ran yet) is ``avail`` too. Read only."""
+    plain = list(avail)
+    t = [plain] * (n + 1)
+    for i in avail:
+        t[i] = [i, *(q for q in avail if q != i)]
+    return t
 
 
 def _replay_prefix(

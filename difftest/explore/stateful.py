@@ -31,6 +31,7 @@ schedule that goes round the cycle until the budget runs out.
 from __future__ import annotations
 
 import heapq
+import operator
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -285,15 +286,18 @@ class StatefulExplorer:
             link, rec = link
             recs.append(rec)
         recs.reverse()
-        self.nodes = [
-            _Node(chosen, [], p, prev, enabled, key, _NO_SLEEP)
-            for key, p, prev, enabled, chosen in recs
-        ]
+        # Below its last node the rebuilt path is only replayed (nothing is left
+        # to try there, see ``floor``): those nodes keep only the step chosen.
+        key, p, prev, enabled, chosen = recs[-1]
+        self.nodes = [*map(_Past, [rec[4] for rec in recs[:-1]])]  # type: ignore[list-item]
+        self.nodes.append(_Node(chosen, [], p, prev, enabled, key, _NO_SLEEP))
         self.nodes[-1].link = item  # what the nodes below it are linked to
         self.floor = len(recs) - 1  # the nodes up to here have nothing left to try
-        self.on_path = {}
-        for depth, rec in enumerate(recs):
-            self.on_path.setdefault(rec[0], depth)
+        # each state at the depth of its first visit along the path (a later
+        # depth is overwritten by an earlier one)
+        keys = list(map(_KEY_OF, recs))
+        keys.reverse()
+        self.on_path = dict(zip(keys, range(len(keys) - 1, -1, -1), strict=True))
         return True
 
     def _backtrack_path(self) -> bool:
@@ -387,7 +391,17 @@ class StatefulExplorer:
         return False
 
 
-_NO_SLEEP: dict[int, Footprint] = {}  # rounds run without sleep sets
+_NO_SLEEP: dict[int, Footprint] = {}
+_KEY_OF = operator.itemgetter(0)  # rounds run without sleep sets
+
+
+class _Past:
+    """A node of a rebuilt path below its last: only replayed."""
+
+    __slots__ = ("chosen",)
+
+    def __init__(self, chosen: int) -> None:
+        self.chosen = chosen
 
 
 def _covered(seen: dict[int | None, int], last: int | None, pre: int) -> bool:

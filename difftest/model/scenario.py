@@ -7,8 +7,10 @@ like a test case: ``sti``, ``apic``, ``set PIT_REINJ``, ``extint 1``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
+from random import Random
 
 from difftest.errors import UsageError
 from difftest.model.state import Reason
@@ -225,13 +227,24 @@ def parse_ioctl(op: str, n_vcpus: int) -> tuple[str, Reason | int | str, bool]:
     raise ScenarioError(f"unknown ioctl operation {op!r}")
 
 
+_VCPU_OP_SET = frozenset(VCPU_OPS)
+_LEGACY_VCPU_OPS = _VCPU_OP_SET - frozenset(GIF_OPS + RESET_OPS + X2APIC_OPS)
+_INITIAL_NAMES = frozenset(r.name for r in INITIAL_REASONS)
+
+
 def validate(s: Scenario) -> None:
     if s.vendor not in ("svm", "vmx"):
         raise ScenarioError(f"unknown vendor {s.vendor!r} (svm or vmx)")
     if not s.vcpus:
         raise ScenarioError("a scenario needs at least one vCPU")
+    allowed = _LEGACY_VCPU_OPS if s.irq_source == "legacy" else _VCPU_OP_SET
     for v in s.vcpus:
-        for op in v.program:
+        try:
+            if allowed.issuperset(v.program):
+                continue
+        except TypeError:  # an unhashable operation: named below
+            pass
+        for op in v.program:  # the first operation at fault, by name
             if op not in VCPU_OPS:
                 raise ScenarioError(f"unknown vCPU operation {op!r}")
             if op in GIF_OPS + RESET_OPS + X2APIC_OPS and s.irq_source == "legacy":
@@ -240,9 +253,12 @@ def validate(s: Scenario) -> None:
         raise ScenarioError(f"unknown irq_source {s.irq_source!r} ({', '.join(IRQ_SOURCES)})")
     if not s.vgif and s.irq_source == "legacy":
         raise ScenarioError("vgif=0 needs an irq_source other than legacy")
+    n = len(s.vcpus)
     for p in s.ioctls:
         for op in p:
-            kind = parse_ioctl(op, len(s.vcpus))[0]
+            kind = parse_ioctl(op, n)[0]
+            if kind == "inhibit":
+                continue
             if kind == "pic" and s.irq_source != "pic":
                 raise ScenarioError(f"ioctl {op!r} needs irq_source pic")
             if kind == "extint" and s.irq_source == "pic":
@@ -250,10 +266,10 @@ def validate(s: Scenario) -> None:
             if kind in ("lapic", "init", "sipi") and s.irq_source == "legacy":
                 raise ScenarioError(f"ioctl {op!r} needs an irq_source other than legacy")
     for r in s.initial:
-        if r not in Reason.__members__ or Reason[r] not in INITIAL_REASONS:
+        if r not in _INITIAL_NAMES:
             raise ScenarioError(f"initial reason {r!r} is not one userspace can set")
     for x in s.extint:
-        if not 0 <= x < len(s.vcpus):
+        if not 0 <= x < n:
             raise ScenarioError(f"extint vCPU {x} does not exist")
 
 
@@ -287,6 +303,39 @@ ANY = "any"
 GEN_IRQ_SOURCES = ("pic", "split", "xen")
 
 
+@cache
+def _vcpu_alphabet(wide: bool, resets: bool, nested: bool, x2apic: bool) -> tuple[str, ...]:
+    """The vCPU operations ``generate`` draws from, repetitions included."""
+    nested_ops = ("vmrun", "sti_vmrun", "vmexit") + (GIF_OPS if wide else ())
+    alphabet_v = _GEN_VCPU_OPS + (_GEN_GIF_OPS if wide else ())
+    alphabet_v += X2APIC_OPS if x2apic else ()
+    alphabet_v += RESET_OPS if wide and resets else ()
+    return tuple(o for o in alphabet_v if nested or o not in nested_ops)
+
+
+def _drawer(src: ChoiceSource) -> Callable[[int], int]:
+    """``src.draw``, or for a source whose draws are ``rng.randrange(n)`` (a
+    ``RandomSource``) the same draws from the same stream without the method's
+    wrapper: k = n.bit_length() bits, redrawn while >= n, as ``Random._randbelow``."""
+    uniform = getattr(src, "uniform_rng", None)
+    rng = uniform() if uniform is not None else None
+    if rng is None or type(rng)._randbelow is not Random._randbelow_with_getrandbits:  # type: ignore[attr-defined]
+        return src.draw
+    bits = rng.getrandbits
+    slow = src.draw
+
+    def draw(n: int) -> int:
+        if n > 0:
+            k = n.bit_length()
+            r = bits(k)
+            while r >= n:
+                r = bits(k)
+            return r
+        return slow(n)
+
+    return draw
+
+
 def generate(
     src: ChoiceSource,
     *,
@@ -308,24 +357,23 @@ def generate(
     vGIF off (one run in 4) and enable_apicv=0 (one in 16); ``resets`` adds
     userspace resets and INIT/SIPI IPIs.
     """
+    draw = _drawer(src)
     if irq_source == ANY:
-        irq_source = GEN_IRQ_SOURCES[src.draw(len(GEN_IRQ_SOURCES))]
+        irq_source = GEN_IRQ_SOURCES[draw(len(GEN_IRQ_SOURCES))]
     wide = irq_source != "legacy"
-    nested_ops = ("vmrun", "sti_vmrun", "vmexit") + (GIF_OPS if wide else ())
-    alphabet_v = _GEN_VCPU_OPS + (_GEN_GIF_OPS if wide else ())
     # A guest switches to x2APIC mode once, and then the APIC page is gone for the
     # VM's lifetime (its MMU races with it): one run in 8 may do it.
-    alphabet_v += X2APIC_OPS if wide and src.draw(8) == 0 else ()
-    alphabet_v += RESET_OPS if wide and resets else ()
-    vops = [o for o in alphabet_v if nested or o not in nested_ops]
+    x2apic = wide and draw(8) == 0
+    vops = _vcpu_alphabet(wide, resets, nested, x2apic)
+    nv = len(vops)
     vspecs = []
     for i in range(vcpus):
-        prog = tuple(vops[src.draw(len(vops))] for _ in range(ops))
-        guest_if = bool(src.draw(2))
+        prog = tuple([vops[draw(nv)] for _ in range(ops)])
+        guest_if = bool(draw(2))
         if wide:
             # vCPU 0 is the BSP, whose LVT0 takes ExtINT; the others half the time.
-            lvt0 = i == 0 or src.draw(2) == 0
-            intercept = bool(src.draw(2)) if nested else True
+            lvt0 = i == 0 or draw(2) == 0
+            intercept = bool(draw(2)) if nested else True
             vspecs.append(VcpuSpec(prog, guest_if, lvt0=lvt0, intercept_intr=intercept))
         else:
             vspecs.append(VcpuSpec(program=prog, guest_if=guest_if))
@@ -333,24 +381,25 @@ def generate(
     alphabet = _GEN_IOCTL_OPS if not wide else _GEN_IOCTL_OPS[:6] * 2 + _GEN_IRQ_OPS[irq_source]
     if wide and resets:
         alphabet += ("init", "sipi")
+    na = len(alphabet)
     iprogs = []
     for _ in range(ioctls):
         prog = []
         for _ in range(ops):
-            op = alphabet[src.draw(len(alphabet))]
+            op = alphabet[draw(na)]
             if op in VCPU_IOCTLS:
-                op = f"{op} {src.draw(vcpus)}"
+                op = f"{op} {draw(vcpus)}"
             prog.append(op)
         iprogs.append(tuple(prog))
-    initial = ("PIT_REINJ",) if src.draw(2) else ()
-    extint = tuple(i for i in range(vcpus) if src.draw(3) == 0)
+    initial = ("PIT_REINJ",) if draw(2) else ()
+    extint = tuple([i for i in range(vcpus) if draw(3) == 0])
     enable_apicv = vgif = True
     if wide and vendor == "svm":
         # Module parameters: vGIF off in one run of 4, enable_apicv=0 in one of 16.
-        vgif = src.draw(4) != 0
-        enable_apicv = src.draw(16) != 0
+        vgif = draw(4) != 0
+        enable_apicv = draw(16) != 0
     elif wide:
-        enable_apicv = src.draw(16) != 0
+        enable_apicv = draw(16) != 0
     return Scenario(
         vcpus=tuple(vspecs),
         ioctls=tuple(iprogs),

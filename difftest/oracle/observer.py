@@ -26,6 +26,7 @@ quiescence checks (``difftest.oracle.checks``) read them.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from collections.abc import Callable
@@ -41,6 +42,10 @@ WRITE_LOCK_REASON = {
     "kvm_inc_or_dec_irq_window_inhibit": Reason.IRQWIN,
     "kvm_arch_vcpu_guestdbg_update_apicv_inhibit": Reason.BLOCKIRQ,
 }
+
+# Code object -> whether its frames have a local ``reason`` (reading f_locals
+# builds a dict, so it is read only where the name exists).
+_HAS_REASON: dict[types.CodeType, bool] = {}
 
 # Kernel function -> observer method told of each call (with the same arguments).
 OBSERVED_CALLS = {
@@ -68,10 +73,16 @@ class Observer:
         vm.apicv_update_lock.on_write = self._saw_apicv_write_lock
         vm.apicv_nr_irq_window_req.on_store = self._saw_irq_window_store
         self._entry_state = [(0, 0)] * len(vm.vcpus)
-        for name, hook in OBSERVED_CALLS.items():
-            fn = getattr(self, name, None)
-            if fn is not None:
-                setattr(self, name, types.MethodType(_tap(fn, getattr(self, hook)), self))
+        # (Never through ``self.__dict__``: materialising the instance dictionary
+        # would slow down every attribute access of the kernel code on the world.)
+        for name, hook, fn, tapped in _class_taps(type(self)):
+            bound = getattr(self, name, None)
+            if bound is None:
+                continue
+            if tapped is not None and getattr(bound, "__func__", None) is fn:
+                setattr(self, name, types.MethodType(tapped, self))
+            else:  # not the class's plain function: tap whatever the world has
+                setattr(self, name, types.MethodType(_tap(bound, getattr(self, hook)), self))
 
     # -- entry points -----------------------------------------------------
 
@@ -107,9 +118,15 @@ class Observer:
         """down_write(apicv_update_lock) was just granted; classify it by the
         kernel function that called down_write."""
         caller = sys._getframe(2)
-        reason = caller.f_locals.get("reason")
+        code = caller.f_code
+        has = _HAS_REASON.get(code)
+        if has is None:
+            has = _HAS_REASON[code] = (
+                "reason" in code.co_varnames + code.co_cellvars + code.co_freevars
+            )
+        reason = caller.f_locals.get("reason") if has else None
         if not isinstance(reason, Reason):
-            reason = WRITE_LOCK_REASON.get(caller.f_code.co_name)
+            reason = WRITE_LOCK_REASON.get(code.co_name)
         if reason is None:
             return
         vm = self.vm
@@ -155,6 +172,59 @@ class Observer:
         for r, _ in self.vm.ghost_committed[mark:]:
             touched |= bit(r)
         return bool(others & self.vm.apicv_inhibit_reasons & ~touched)
+
+
+# Per implementation class: (name, hook, the class's attribute, the tap of that
+# plain function or None), made at the class's first world (classes are not
+# changed once they run).
+_TAPS: dict[type, list[tuple[str, str, Any, Any]]] = {}
+
+
+def _class_taps(cls: type) -> list[tuple[str, str, Any, Any]]:
+    """The taps of ``cls``'s observed entry points, made once per class: for a
+    plain function and hook of the class, an unbound ``tapped(self, ...)`` that
+    tells the hook then returns what the function returns (bound to each world
+    with no new closure); otherwise None, and the world taps its bound method."""
+    taps = _TAPS.get(cls)
+    if taps is None:
+        taps = _TAPS[cls] = []
+        for name, hook in OBSERVED_CALLS.items():
+            fn, hk = getattr(cls, name, None), getattr(cls, hook, None)
+            plain = type(fn) is types.FunctionType and type(hk) is types.FunctionType
+            taps.append((name, hook, fn, _tap_unbound(fn, hk) if plain else None))
+    return taps
+
+
+def _tap_unbound(fn: Callable[..., Any], hook: Callable[..., None]) -> Callable[..., Any]:
+    """``_tap`` for the class's own function and hook, taking the world first.
+
+    For a function with plain positional parameters (every observed kernel
+    function) the tap has the same parameters, so a call packs no ``*args``."""
+    code = getattr(fn, "__code__", None)
+    params = code.co_varnames[: code.co_argcount] if code is not None else ()
+    if (
+        code is not None
+        and not code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)
+        and not code.co_kwonlyargcount
+        and not code.co_posonlyargcount
+        and getattr(fn, "__defaults__", None) is None
+        and params
+        and not {"_fn_", "_hook_"} & set(params)
+    ):
+        args = ", ".join(params)
+        ns: dict[str, Any] = {"_fn_": fn, "_hook_": hook}
+        exec(  # noqa: S102 (the parameters are the kernel function's own names)
+            f"def tapped({args}):\n    _hook_({args})\n    return _fn_({args})\n", ns
+        )
+        tapped = ns["tapped"]
+    else:
+
+        def tapped(self: object, *args: Any, **kwargs: Any) -> Any:
+            hook(self, *args, **kwargs)
+            return fn(self, *args, **kwargs)
+
+    tapped.__name__ = fn.__name__
+    return tapped
 
 
 def _tap(fn: Callable[..., Any], hook: Callable[..., None]) -> Callable[..., Any]:

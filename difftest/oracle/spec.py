@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from difftest.model.state import IRQWIN_BIT, VM, MpState, Reason, VCpu, bit, reasons_str
 
+_NESTED = bit(Reason.NESTED)
+
 
 def vcpu_inhibit_reasons(vm: VM, v: VCpu) -> int:
     """``avic_vcpu_get_apicv_inhibit_reasons``: L2 is inhibited on SVM (VMX: none)."""
-    return bit(Reason.NESTED) if vm.vendor == "svm" and v.guest_mode else 0
+    return _NESTED if v.guest_mode and vm.vendor == "svm" else 0
 
 
 def vcpu_should_be_active(vm: VM, v: VCpu) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _random
 import random
 
 from difftest.schedulers.base import ChoiceScheduler
@@ -13,14 +14,32 @@ _BELOW_BY_BITS = (
     is random.Random._randbelow_with_getrandbits  # type: ignore[attr-defined]
 )
 
+# random.Random(seed) with an int seed is the C seeding plus ``gauss_next = None``
+# (CPython's Random when __init__ and seed() are not overridden).
+_new = random.Random.__new__
+_seed = _random.Random.seed
+_PLAIN_SEED = (
+    random.Random.__init__.__module__ == "random"
+    and random.Random.seed.__module__ == "random"
+    and random.Random.__new__ is _random.Random.__new__
+)
+
 
 class RandomSource:
     """Choices from ``random.Random(seed)``: the same seed gives the same stream
     on every machine and Python version that keeps Mersenne Twister."""
 
     def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self._bits = self.rng.getrandbits
+        if type(seed) is int and _PLAIN_SEED:
+            # random.Random(seed) for an int seed, without its two Python-level
+            # wrappers (Random.__init__ and Random.seed): the same state.
+            rng = _new(random.Random)
+            _seed(rng, seed)
+            rng.gauss_next = None
+        else:
+            rng = random.Random(seed)
+        self.rng = rng
+        self._bits = rng.getrandbits
 
     def draw(self, n: int) -> int:
         if n > 0 and _BELOW_BY_BITS:  # randrange(n) without its two wrapper calls

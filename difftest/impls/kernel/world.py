@@ -8,8 +8,6 @@ live in the sibling modules, named as in the kernel; Python mangles a leading
 
 from __future__ import annotations
 
-from functools import partial
-
 from difftest.engine.points import Kfunc, Point
 from difftest.model.scenario import Scenario, parse_ioctl
 from difftest.model.state import (
@@ -29,6 +27,10 @@ from difftest.oracle.observer import Observer
 
 class World(Observer):
     """A VM built from a scenario, with one thread per vCPU and per ioctl program."""
+
+    # Written by the executor at every step (and read by kernel code as the lock
+    # owner): slots, not entries of the large instance dictionary.
+    __slots__ = ("current", "now")
 
     #: Short name shown in reports; set by each implementation.
     name = "?"
@@ -79,6 +81,9 @@ class World(Observer):
         n = len(self.thread_names)
         self.idle = [False] * n
         self.finished = [False] * n
+        # Threads neither idle nor finished (kept by _set_idle/_set_finished): while
+        # any is left, an idle vCPU wakes only for its own work.
+        self.busy = n
         # Operations each thread has completed: lets a scheduler run a program
         # one operation at a time (difftest.stateful).
         self.ops_done = [0] * n
@@ -136,7 +141,7 @@ class World(Observer):
                         # vcpu_run(): wait-for-SIPI blocks; without an INIT or a
                         # SIPI the rest of the program never runs.
                         if not (yield from self.vcpu_block(vcpu)):
-                            self.finished[vcpu.id] = True
+                            self._set_finished(vcpu.id)
                             return
                         continue
                     self._saw_entry(vcpu)
@@ -165,7 +170,7 @@ class World(Observer):
                     self.ghost_issued.append((reason, set))
                 yield from self.kvm_ioctl_set_or_clear(reason, set)
             self.ops_done[tid] += 1
-        self.finished[tid] = True
+        self._set_finished(tid)
 
     def vcpu_idle(self, vcpu: VCpu, tid: int) -> Kfunc:
         """After its program the vCPU stays in KVM_RUN only to service requests.
@@ -174,25 +179,36 @@ class World(Observer):
         pending: from then on nothing can make a new request, so the run is
         quiescent.
         """
-        woken = Point("idle", f"{vcpu.name}.requests", False, partial(self._wake, vcpu))
-        self.idle[tid] = True
+        runnable = MpState.RUNNABLE
+
+        def wake() -> bool:
+            """``_wake(vcpu)``, asked by the executor at every step while the vCPU
+            idles: its own requests, then (mostly) some busy thread answers it."""
+            if vcpu.requests and vcpu.mp_state == runnable:
+                return True
+            if self.busy and not (vcpu.init_pending or vcpu.sipi_pending):
+                return False
+            return self._wake(vcpu)
+
+        woken = Point("idle", f"{vcpu.name}.requests", False, wake)
+        self._set_idle(tid, True)
         while True:
             yield woken
             if vcpu.mp_state == MpState.RUNNABLE and vcpu.requests:
-                self.idle[tid] = False
+                self._set_idle(tid, False)
                 self._saw_entry(vcpu)
                 yield from self.vcpu_enter_guest(vcpu, "run")
-                self.idle[tid] = True
+                self._set_idle(tid, True)
                 continue
             if self._wfs_wakeup(vcpu):
                 # kvm_vcpu_has_events(): a pending INIT/SIPI wakes a halted vCPU
                 # too (an INIT latched while GIF was 0, once vGIF sets it again).
-                self.idle[tid] = False
+                self._set_idle(tid, False)
                 yield from self.kvm_apic_accept_events(vcpu)  # vcpu_block()
-                self.idle[tid] = True
+                self._set_idle(tid, True)
                 continue
             assert vcpu.mode == Mode.OUTSIDE_GUEST_MODE
-            self.finished[tid] = True
+            self._set_finished(tid)
             return
 
     def vcpu_block(self, vcpu: VCpu) -> Kfunc:
@@ -200,26 +216,37 @@ class World(Observer):
         kvm_arch_vcpu_runnable() (an INIT or SIPI pending and allowed), then accept
         it. Returns False if none ever comes: the run is over, the vCPU sleeps on.
         Runtime, like vcpu_idle(): the sleep is the scheduler's business."""
-        self.idle[vcpu.id] = True  # bookkeeping: quiescence detection
+        self._set_idle(vcpu.id, True)  # bookkeeping: quiescence detection
         yield Point("kvm_vcpu_block", f"{vcpu.name}.apic", False, lambda: self._wake(vcpu))
-        self.idle[vcpu.id] = False
+        self._set_idle(vcpu.id, False)
         if not self._wfs_wakeup(vcpu):
             return False
         yield from self.kvm_apic_accept_events(vcpu)
         return True
 
+    def _set_idle(self, tid: int, idle: bool) -> None:
+        if self.idle[tid] != idle:
+            if not self.finished[tid]:
+                self.busy += -1 if idle else 1
+            self.idle[tid] = idle
+
+    def _set_finished(self, tid: int) -> None:
+        if not self.finished[tid]:
+            if not self.idle[tid]:
+                self.busy -= 1
+            self.finished[tid] = True
+
     def _wake(self, vcpu: VCpu) -> bool:
         """Work for ``vcpu``, or nothing left for anyone. A vCPU in wait-for-SIPI
         serves no request: only an INIT or a SIPI wakes it (and a pending, allowed
         INIT or SIPI wakes a runnable one too)."""
-        if vcpu.mp_state == MpState.RUNNABLE and vcpu.requests:
+        # Polled at every step while the vCPU idles: the cheapest tests first.
+        if vcpu.requests and vcpu.mp_state == MpState.RUNNABLE:
             return True
         if (vcpu.init_pending or vcpu.sipi_pending) and self._wfs_wakeup(vcpu):
             return True
-        idle, finished = self.idle, self.finished
-        for i in range(len(idle)):  # plain loops: this is polled at every step
-            if not (idle[i] or finished[i]):
-                return False
+        if self.busy:  # some thread is neither idle nor finished
+            return False
         for v in self.vm.vcpus:
             if v.requests and v.mp_state == MpState.RUNNABLE:
                 return False
