@@ -139,6 +139,7 @@ class VCpu:
         "sipi_pending",
         "ghost_unevaluated",
         "x2apic",
+        "nested_run_pending",
     )
 
     def __init__(self, vid: int, apic_enabled: bool, guest_if: bool) -> None:
@@ -185,6 +186,9 @@ class VCpu:
         self.ghost_unevaluated = False
         # X2APIC_ENABLE in vcpu->arch.apic_base (apic_x2apic_mode()).
         self.x2apic = False
+        # svm->nested.nested_run_pending: VMRUN was emulated and L2 has not been
+        # entered yet; new events wait for that entry (-EBUSY).
+        self.nested_run_pending = False
 
 
 class VM:

@@ -19,18 +19,33 @@ VMRUN = Points(
 
 
 class Hardware:
-    def vcpu_run(self, vcpu: VCpu, op: str) -> Kfunc:
+    def vcpu_run(self, vcpu: VCpu, op: str, force_immediate_exit: bool = False) -> Kfunc:
         """kvm_x86_call(vcpu_run): one step from VMRUN to #VMEXIT.
 
         Returns (exit reason, whether ``op`` was carried out). The vCPU is outside
         guest mode with IRQs enabled at the end of the step, so a pending kick IPI
-        is acknowledged there.
+        is acknowledged there. With KVM_RUN_FORCE_IMMEDIATE_EXIT the self-IPI that
+        svm_vcpu_run() sends is pending at VMRUN: the guest takes the injected
+        event and exits before its first instruction (the legacy model let it
+        run, as its reproducers were recorded).
         """
         yield VMRUN[op, vcpu.name]
-        result = self._guest(vcpu, op)
+        if force_immediate_exit and self.vm.irq_source != "legacy":
+            result = self._immediate_exit(vcpu)
+        else:
+            result = self._guest(vcpu, op)
+        if vcpu.guest_mode:  # svm_vcpu_run(): L2 has been entered
+            vcpu.nested_run_pending = False
         vcpu.mode = Mode.OUTSIDE_GUEST_MODE
         self.ack_ipi(vcpu)
         return result
+
+    def _immediate_exit(self, vcpu: VCpu) -> tuple[str, bool]:
+        """A pending host interrupt outranks the guest's virtual ones: #VMEXIT(INTR)
+        once EVENTINJ is delivered."""
+        if vcpu.injected and vcpu.mode != Mode.EXITING_GUEST_MODE:
+            self._deliver(vcpu)
+        return "intr", False
 
     def _guest(self, vcpu: VCpu, op: str) -> tuple[str, bool]:
         if vcpu.mode == Mode.EXITING_GUEST_MODE:

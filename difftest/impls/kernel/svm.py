@@ -20,8 +20,11 @@ class Svm:
         return not vcpu.guest_if
 
     def svm_interrupt_allowed(self, vcpu: VCpu) -> int:
-        """1: inject now; 0: blocked, open a window; -1 (-EBUSY): an IRQ that must
-        VM-exit to L1 is not injected into L2."""
+        """1: inject now; 0: blocked, open a window; -1 (-EBUSY): the VMRUN that
+        L1 just executed must reach L2 first, or an IRQ that must VM-exit to L1 is
+        not injected into L2."""
+        if vcpu.nested_run_pending:
+            return -1
         if self.svm_interrupt_blocked(vcpu):
             return 0
         if vcpu.guest_mode and vcpu.intercept_intr:
@@ -31,10 +34,18 @@ class Svm:
     def kvm_check_nested_events(self, vcpu: VCpu) -> Kfunc:
         """svm_check_nested_events(), its INTR part: an L1 interrupt while L2 runs
         is a nested #VMEXIT(INTR) when L1 intercepts INTR, else it is injected into
-        L2 by kvm_check_and_inject_events(). (nested_run_pending cannot be set
-        here: the model's VMRUN completes within one entry.)"""
+        L2 by kvm_check_and_inject_events(). While the VMRUN L1 executed has not
+        reached L2 (nested_run_pending), new events wait: -EBUSY. (The caller does
+        not come here with an event to re-inject, the other blocking cause.)
+        A pending INIT comes first: L1 does not intercept it, so it is left to
+        kvm_apic_accept_events() (return 0)."""
+        block_nested_events = vcpu.nested_run_pending
+        if vcpu.init_pending:  # test_bit(KVM_APIC_INIT, &apic->pending_events)
+            return -1 if block_nested_events else 0
         yield rd("kvm_cpu_has_interrupt", f"{vcpu.name}.ExtINT")
         if self.kvm_cpu_has_interrupt(vcpu) and not self.svm_interrupt_blocked(vcpu):
+            if block_nested_events:
+                return -1
             if not vcpu.intercept_intr:
                 return 0
             yield from self.nested_svm_vmexit(vcpu)  # nested_svm_simple_vmexit(SVM_EXIT_INTR)
@@ -98,6 +109,7 @@ class Svm:
         set by the callers: init_vmcb()'s enable_gif(), svm_set_nested_state()'s
         svm_set_gif(); a posted patch moves svm_set_gif(svm, true) in here.)"""
         if vcpu.guest_mode:
+            vcpu.nested_run_pending = False
             yield wr("leave_guest_mode; svm_switch_vmcb(vmcb01)", f"{vcpu.name}.vmcb")
             vcpu.guest_mode = False
             yield rd("kvm_apicv_activated", "kvm.apicv_inhibit_reasons")
@@ -123,6 +135,11 @@ class Svm:
         vcpu.gif = True  # enable_gif(svm)
 
     def nested_svm_vmrun(self, vcpu: VCpu) -> Kfunc:
+        """nested.c: the consistency checks pass (the model's vmcb12 is valid), so
+        nested_run_pending stays set until svm_vcpu_run() has entered L2. (The
+        legacy model, as its reproducers were recorded, has no pending VMRUN.)"""
+        if self.vm.irq_source != "legacy":
+            vcpu.nested_run_pending = True
         yield from self.enter_svm_guest_mode(vcpu)
         return False
 

@@ -184,7 +184,7 @@ class World(Observer):
         def wake() -> bool:
             """``_wake(vcpu)``, asked by the executor at every step while the vCPU
             idles: its own requests, then (mostly) some busy thread answers it."""
-            if vcpu.requests and vcpu.mp_state == runnable:
+            if (vcpu.requests or vcpu.nested_run_pending) and vcpu.mp_state == runnable:
                 return True
             if self.busy and not (vcpu.init_pending or vcpu.sipi_pending):
                 return False
@@ -194,7 +194,9 @@ class World(Observer):
         self._set_idle(tid, True)
         while True:
             yield woken
-            if vcpu.mp_state == MpState.RUNNABLE and vcpu.requests:
+            # A VMRUN that L1 executed last is completed by entering L2 at once
+            # (vcpu_run() loops): only then can L2 halt.
+            if vcpu.mp_state == MpState.RUNNABLE and (vcpu.requests or vcpu.nested_run_pending):
                 self._set_idle(tid, False)
                 self._saw_entry(vcpu)
                 yield from self.vcpu_enter_guest(vcpu, "run")
@@ -241,14 +243,14 @@ class World(Observer):
         serves no request: only an INIT or a SIPI wakes it (and a pending, allowed
         INIT or SIPI wakes a runnable one too)."""
         # Polled at every step while the vCPU idles: the cheapest tests first.
-        if vcpu.requests and vcpu.mp_state == MpState.RUNNABLE:
+        if (vcpu.requests or vcpu.nested_run_pending) and vcpu.mp_state == MpState.RUNNABLE:
             return True
         if (vcpu.init_pending or vcpu.sipi_pending) and self._wfs_wakeup(vcpu):
             return True
         if self.busy:  # some thread is neither idle nor finished
             return False
         for v in self.vm.vcpus:
-            if v.requests and v.mp_state == MpState.RUNNABLE:
+            if (v.requests or v.nested_run_pending) and v.mp_state == MpState.RUNNABLE:
                 return False
             if (v.init_pending or v.sipi_pending) and self._wfs_wakeup(v):
                 return False

@@ -130,7 +130,7 @@ class X86:
             "vcpu_enter_guest",
             "kvm_vcpu_apicv_activated(vcpu) != kvm_vcpu_apicv_active(vcpu)",
         )
-        exit_reason, done = yield from self.vcpu_run(vcpu, op)
+        exit_reason, done = yield from self.vcpu_run(vcpu, op, req_immediate_exit)
         handler = self.exit_handlers.get(exit_reason)
         if handler is not None and (yield from getattr(self, handler)(vcpu)):
             done = True
@@ -280,11 +280,13 @@ class X86Reset:
 
         In L2 the kernel first runs kvm_check_nested_events(); the model's L1 does
         not intercept INIT, so that returns 0 and kvm_vcpu_reset() forces the vCPU
-        back to L1 (the INTR part is evaluated right after, in
-        kvm_check_and_inject_events())."""
+        back to L1, unless the VMRUN L1 executed is still pending (-EBUSY: the
+        events wait for the next entry)."""
         # The sender sets pending_events before KVM_REQ_EVENT, so an event seen as
         # a request is seen here too, and a later one leaves KVM_REQ_EVENT set.
         if not self.kvm_apic_has_pending_init_or_sipi(vcpu):
+            return
+        if vcpu.guest_mode and (yield from self.kvm_check_nested_events(vcpu)) < 0:
             return
         yield rd("apic->pending_events", f"{vcpu.name}.apic")
         if not self.kvm_apic_init_sipi_allowed(vcpu):
