@@ -52,6 +52,18 @@ BOUNDS = (
         irq_source="split",
         vgif=False,
     ),
+    # An INIT or ExtINT while L1's VMRUN is pending (nested_run_pending).
+    Bound(
+        vcpus=1,
+        ops=2,
+        ioctls=1,
+        vcpu_ops=("vmrun", "run"),
+        ioctl_ops=("init", "extint"),
+        extint="any",
+        irq_source="split",
+    ),
+    # Two vCPUs switching to x2APIC, or faulting on the APIC page meanwhile.
+    Bound(vcpus=2, ops=2, vcpu_ops=("x2apic", "apic"), extint="none", irq_source="split"),
 )
 
 # Gaps of the versions' own modules that no run reaches, as (file, function, stripped
