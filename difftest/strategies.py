@@ -21,6 +21,7 @@ from difftest.model.scenario import (
     PIC_OPS,
     RESET_OPS,
     SETTABLE,
+    TPR_OPS,
     VCPU_IOCTLS,
     X2APIC_OPS,
     Scenario,
@@ -78,7 +79,7 @@ class Bounds:
         if ops is None:
             ops = VCPU_OPS_SIMPLEST_FIRST
             if source != "legacy":
-                ops += GIF_OPS + X2APIC_OPS + (RESET_OPS if self.resets else ())
+                ops += GIF_OPS + TPR_OPS + X2APIC_OPS + (RESET_OPS if self.resets else ())
         return tuple(o for o in ops if self.nested or o not in _NESTED_OPS)
 
     def ioctl_alphabet(self, n_vcpus: int, source: str = "legacy") -> tuple[str, ...]:

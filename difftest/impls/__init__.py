@@ -48,7 +48,12 @@ BUILTIN = {
         "difftest.impls.broken.x2apic_enabled_early",
         "X2apicEnabledEarly",
     ),
+    "broken-avic-tpr-sync": ("difftest.impls.broken.avic_tpr_sync", "AvicTprSync"),
     "perf-eager-irqwin": ("difftest.impls.perf_eager_irqwin", "PerfEagerIrqwin"),
+    "perf-cr8-intercept-kept": (
+        "difftest.impls.perf_cr8_intercept_kept",
+        "PerfCr8InterceptKept",
+    ),
 }
 CORRECT = ("reference", "final")
 BROKEN = tuple(n for n in BUILTIN if n.startswith("broken-"))

@@ -44,7 +44,9 @@ class Reference(Prepatch):
             active = spec.vcpu_should_be_active(vm, v)
             if v.apicv_active and not active and vm.irq_source != "legacy":
                 v.requests |= KVM_REQ_EVENT  # pending IRR interrupts are KVM's now
-            v.apicv_active = active
+            if v.apicv_active != active:
+                v.apicv_active = active
+                self.refresh_apicv_exec_ctrl(v)  # the VMCB follows (CR8 intercept)
         if vm.apicv_inhibit_reasons:
             vm.apic_spte = False
 
@@ -75,6 +77,10 @@ class Reference(Prepatch):
     def pic_update_irq(self) -> None:
         super().pic_update_irq()
         self.spec_apply()  # a masked or acked PIC line withdraws its windows at once
+
+    def kvm_set_cr8(self, vcpu: VCpu, high: bool) -> Kfunc:
+        yield from super().kvm_set_cr8(vcpu, high)
+        self.spec_apply()  # a TPR that masks the LAPIC vector withdraws its window
 
     def interrupt_window_interception(self, vcpu: VCpu) -> Kfunc:
         yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)

@@ -29,6 +29,8 @@ VCPU_OPS = (
     "stgi",
     "reset",
     "x2apic",
+    "tpr_high",
+    "tpr_low",
 )
 VCPU_OP_HELP = {
     "run": "run and exit (nothing interrupt-related)",
@@ -46,11 +48,15 @@ VCPU_OP_HELP = {
     "vCPU 0, the BSP)",
     "x2apic": "L1 sets X2APIC_ENABLE in IA32_APIC_BASE (WRMSR, intercepted); with AVIC "
     "and no x2AVIC the next entry deletes the APIC access page's memslot for good",
+    "tpr_high": "L1 writes CR8 (TPR) at or above the LAPIC vector's priority class: "
+    "the vector is masked",
+    "tpr_low": "L1 writes CR8 (TPR) below it again",
 }
 # vCPU operations of the wider model only (a legacy scenario has none).
 GIF_OPS = ("clgi", "stgi")
 RESET_OPS = ("reset",)
 X2APIC_OPS = ("x2apic",)
+TPR_OPS = ("tpr_high", "tpr_low")
 
 # Inhibit reasons userspace can change, and how.
 SETTABLE = {
@@ -228,7 +234,8 @@ def parse_ioctl(op: str, n_vcpus: int) -> tuple[str, Reason | int | str, bool]:
 
 
 _VCPU_OP_SET = frozenset(VCPU_OPS)
-_LEGACY_VCPU_OPS = _VCPU_OP_SET - frozenset(GIF_OPS + RESET_OPS + X2APIC_OPS)
+_WIDE_ONLY_OPS = GIF_OPS + RESET_OPS + X2APIC_OPS + TPR_OPS
+_LEGACY_VCPU_OPS = _VCPU_OP_SET - frozenset(_WIDE_ONLY_OPS)
 _INITIAL_NAMES = frozenset(r.name for r in INITIAL_REASONS)
 
 
@@ -247,7 +254,7 @@ def validate(s: Scenario) -> None:
         for op in v.program:  # the first operation at fault, by name
             if op not in VCPU_OPS:
                 raise ScenarioError(f"unknown vCPU operation {op!r}")
-            if op in GIF_OPS + RESET_OPS + X2APIC_OPS and s.irq_source == "legacy":
+            if op in _WIDE_ONLY_OPS and s.irq_source == "legacy":
                 raise ScenarioError(f"vCPU operation {op!r} needs an irq_source other than legacy")
     if s.irq_source not in IRQ_SOURCES:
         raise ScenarioError(f"unknown irq_source {s.irq_source!r} ({', '.join(IRQ_SOURCES)})")
@@ -307,7 +314,7 @@ GEN_IRQ_SOURCES = ("pic", "split", "xen")
 def _vcpu_alphabet(wide: bool, resets: bool, nested: bool, x2apic: bool) -> tuple[str, ...]:
     """The vCPU operations ``generate`` draws from, repetitions included."""
     nested_ops = ("vmrun", "sti_vmrun", "vmexit") + (GIF_OPS if wide else ())
-    alphabet_v = _GEN_VCPU_OPS + (_GEN_GIF_OPS if wide else ())
+    alphabet_v = _GEN_VCPU_OPS + (_GEN_GIF_OPS + TPR_OPS if wide else ())
     alphabet_v += X2APIC_OPS if x2apic else ()
     alphabet_v += RESET_OPS if wide and resets else ()
     return tuple(o for o in alphabet_v if nested or o not in nested_ops)
@@ -353,7 +360,7 @@ def generate(
     (and a shrinker reduces) scenarios with the same code. ``irq_source="legacy"``
     draws exactly what it always drew, so old (seed, run) pairs name the same
     runs; ``ANY`` draws the source first. The wider sources also draw CLGI/STGI
-    (with nested operations), the guest's switch to x2APIC mode (in one run in 8),
+    (with nested operations), TPR writes, the guest's switch to x2APIC mode (in one run in 8),
     vGIF off (one run in 4) and enable_apicv=0 (one in 16); ``resets`` adds
     userspace resets and INIT/SIPI IPIs.
     """

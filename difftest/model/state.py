@@ -140,6 +140,11 @@ class VCpu:
         "ghost_unevaluated",
         "x2apic",
         "nested_run_pending",
+        "tpr_high",
+        "v_tpr_high",
+        "cr8_intercept",
+        "exit_cr8_high",
+        "ghost_tpr_high",
     )
 
     def __init__(self, vid: int, apic_enabled: bool, guest_if: bool) -> None:
@@ -189,6 +194,16 @@ class VCpu:
         # svm->nested.nested_run_pending: VMRUN was emulated and L2 has not been
         # entered yet; new events wait for that entry (-EBUSY).
         self.nested_run_pending = False
+        # TPR, for the model's one LAPIC vector: "high" masks it. The local APIC's
+        # TASKPRI (what KVM decides with), VMCB int_ctl's V_TPR (what the CPU
+        # uses: CR8, and AVIC's delivery), INTERCEPT_CR8_WRITE, and the operand
+        # of an intercepted MOV to CR8 (decoded by cr_interception()).
+        self.tpr_high = False
+        self.v_tpr_high = False
+        self.cr8_intercept = False
+        self.exit_cr8_high = False
+        # Ghost: the TPR the guest last wrote (0 after INIT or a reset).
+        self.ghost_tpr_high = False
 
 
 class VM:
@@ -311,6 +326,9 @@ def snapshot(vm: VM) -> dict[str, object]:
             s[f"{p}.LAPIC"] = int(v.lapic_irr)
             s[f"{p}.xen"] = int(v.xen_upcall)
             s[f"{p}.ISR"] = int(v.in_service)
+            s[f"{p}.TPR"] = int(v.tpr_high)
+            s[f"{p}.V_TPR"] = int(v.v_tpr_high)
+            s[f"{p}.CR8w"] = int(v.cr8_intercept)
             s[f"{p}.GIF"] = int(v.gif)
             s[f"{p}.mp"] = "RUN" if v.mp_state == MpState.RUNNABLE else "WFS"
     if vm.irq_source != "legacy":

@@ -59,6 +59,32 @@ def check_apic_access(w: Checked, v: VCpu) -> None:
         )
 
 
+def check_tpr(w: Checked, v: VCpu) -> None:
+    """At VMRUN into L1 the CPU's TPR (V_TPR) is the one the guest last wrote (0
+    after INIT or a VMM's reset): AVIC delivers by it, and CR8 reads return it."""
+    if v.v_tpr_high != v.ghost_tpr_high:
+        w.finding(
+            Kind.TPR_DESYNC,
+            f"{v.name} enters L1 with V_TPR {'masking' if v.v_tpr_high else 'not masking'} "
+            f"the LAPIC vector; the guest's TPR {'masks' if v.ghost_tpr_high else 'does not mask'} "
+            "it",
+            where="svm_vcpu_run",
+            expected="sync_lapic_to_cr8() copies TASKPRI to V_TPR before every VMRUN",
+        )
+
+
+def check_cr8_exit(w: Checked, v: VCpu) -> None:
+    """A CR8 write that exits while AVIC is active costs a #VMEXIT for nothing:
+    KVM intercepts CR8 only to learn of a TPR drop for an interrupt it injects."""
+    if v.apicv_active:
+        w.finding(
+            Kind.CR8_INTERCEPT,
+            f"{v.name}'s CR8 write exited with AVIC active (INTERCEPT_CR8_WRITE left set)",
+            where="svm_vcpu_run",
+            expected="avic_activate_vmcb() clears INTERCEPT_CR8_WRITE",
+        )
+
+
 def check_quiescent(w: Checked) -> None:
     """Record every divergence of the final state; the most specific come first."""
     vm = w.vm
@@ -196,7 +222,7 @@ def _check_lost_window(w: Checked, v: VCpu) -> None:
         return  # STGI's intercept is the window: svm_set_gif(true) re-evaluates
     accepts = v.lvt0_extint or not v.apic_enabled
     per_vcpu_extint = vm.irq_source != "pic" and accepts and v.extint_pending
-    lapic = v.lapic_irr and v.apic_enabled and not v.apicv_active
+    lapic = v.lapic_irr and v.apic_enabled and not v.apicv_active and not v.ghost_tpr_high
     if not (per_vcpu_extint or lapic or v.xen_upcall) or _honoured(w, v):
         return
     armed = v.v_irq and v.vintr_intercept

@@ -21,6 +21,8 @@ class Kind(StrEnum):
     COUNTER = "counter"
     STALE_APICV = "stale-apicv"
     IRQWIN_WRITE_LOCK = "irqwin-write-lock"
+    TPR_DESYNC = "tpr-desync"
+    CR8_INTERCEPT = "cr8-intercept"
     DEADLOCK = "deadlock"
     STEP_BUDGET = "step-budget"
 
@@ -32,6 +34,7 @@ SEVERITY = {k: "bug" for k in Kind}
 SEVERITY[Kind.DELAYED_WINDOW] = "latency"
 SEVERITY[Kind.STALE_WINDOW] = "latency"
 SEVERITY[Kind.IRQWIN_WRITE_LOCK] = "perf"
+SEVERITY[Kind.CR8_INTERCEPT] = "perf"
 
 MEANING = {
     Kind.MISSED_INTERCEPT: "guest access to the APIC page went through a present SPTE "
@@ -55,6 +58,10 @@ MEANING = {
     Kind.STALE_APICV: "a vCPU's apicv_active differs from what the inhibit state implies",
     Kind.IRQWIN_WRITE_LOCK: "apicv_update_lock taken for write for IRQWIN although "
     "another reason already inhibited APICv",
+    Kind.TPR_DESYNC: "the CPU's TPR (V_TPR) differs from the TPR the guest wrote: AVIC "
+    "delivers or withholds the guest's interrupts by the wrong priority",
+    Kind.CR8_INTERCEPT: "a CR8 write exited while AVIC was active (INTERCEPT_CR8_WRITE "
+    "left set): a #VMEXIT per TPR write for nothing",
     Kind.DEADLOCK: "every unfinished thread is blocked",
     Kind.STEP_BUDGET: "the step budget ran out: livelock or runaway retry loop",
 }

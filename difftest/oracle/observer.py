@@ -56,6 +56,8 @@ OBSERVED_CALLS = {
     "vmx_inject_irq": "_saw_inject_irq",
     "nested_svm_vmexit": "_saw_nested_vmexit",
     "kvm_check_and_inject_events": "_saw_event_evaluation",
+    "kvm_lapic_reset": "_saw_tpr_reset",
+    "kvm_vcpu_ioctl_set_lapic": "_saw_tpr_reset",
 }
 
 
@@ -107,6 +109,10 @@ class Observer:
         there, svm_set_vintr()) waits for KVM's next event evaluation."""
         if vcpu.intercept_intr and self.vm.irq_source != "legacy":
             vcpu.ghost_unevaluated = True
+
+    def _saw_tpr_reset(self, vcpu: VCpu, *_: object) -> None:
+        """INIT (kvm_lapic_reset) or a VMM's KVM_SET_LAPIC sets the guest's TPR to 0."""
+        vcpu.ghost_tpr_high = False
 
     def _saw_event_evaluation(self, vcpu: VCpu) -> None:
         if vcpu.ghost_unevaluated:  # written only on a change: a footprint stays exact

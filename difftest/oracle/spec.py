@@ -33,13 +33,14 @@ def irqwin_applies(vm: VM) -> bool:
 
 def pending_for_l1(vm: VM, v: VCpu) -> bool:
     """An interrupt for L1 that KVM must inject (not one AVIC delivers itself):
-    an ExtINT from the VM's source, or a LAPIC interrupt while APICv is off."""
+    an ExtINT from the VM's source, or a LAPIC interrupt while APICv is off that
+    the guest's TPR does not mask."""
     accepts = v.lvt0_extint or not v.apic_enabled
     if v.xen_upcall or (
         accepts and (vm.pic_output if vm.irq_source == "pic" else v.extint_pending)
     ):
         return True
-    return v.lapic_irr and v.apic_enabled and not v.apicv_active
+    return v.lapic_irr and v.apic_enabled and not v.apicv_active and not v.ghost_tpr_high
 
 
 def window_outstanding(vm: VM, v: VCpu) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from difftest.engine.points import Kfunc, Points, wr
 from difftest.model.state import Mode, VCpu
 from difftest.oracle import spec
-from difftest.oracle.checks import check_apic_access
+from difftest.oracle.checks import check_apic_access, check_cr8_exit, check_tpr
 from difftest.oracle.findings import Kind
 
 # VMRUN's scheduling point by (guest action, vCPU name), made once (see ``Points``).
@@ -29,11 +29,18 @@ class Hardware:
         event and exits before its first instruction (the legacy model let it
         run, as its reproducers were recorded).
         """
+        svm = self.vm.vendor == "svm"
+        if svm:
+            self.sync_lapic_to_cr8(vcpu)
         yield VMRUN[op, vcpu.name]
+        if svm and not vcpu.guest_mode and vcpu.apic_enabled:
+            check_tpr(self, vcpu)
         if force_immediate_exit and self.vm.irq_source != "legacy":
             result = self._immediate_exit(vcpu)
         else:
             result = self._guest(vcpu, op)
+        if svm:
+            yield from self.sync_cr8_to_lapic(vcpu)
         if vcpu.guest_mode:  # svm_vcpu_run(): L2 has been entered
             vcpu.nested_run_pending = False
         vcpu.mode = Mode.OUTSIDE_GUEST_MODE
@@ -83,6 +90,8 @@ class Hardware:
             if op == "sti_vmrun":
                 vcpu.guest_if = True  # the STI shadow covers VMRUN: no window yet
             return "vmrun", True
+        elif op in ("tpr_high", "tpr_low") and vcpu.apic_enabled:
+            return self._mov_to_cr8(vcpu, op == "tpr_high")
         elif op == "x2apic" and vcpu.apic_enabled:
             return "x2apic", True  # WRMSR IA32_APIC_BASE always exits
         elif op == "apic" and vcpu.apic_enabled:
@@ -90,6 +99,26 @@ class Hardware:
                 return "npf", False
             check_apic_access(self, vcpu)
         return "hlt", True
+
+    def _mov_to_cr8(self, vcpu: VCpu, high: bool) -> tuple[str, bool]:
+        """L1 writes its TPR. SVM: an intercepted write exits with its operand
+        (KVM emulates it), else V_TPR takes it at once. VMX: the virtual-APIC
+        page's TPR (TASKPRI itself) takes it, and a drop below an armed
+        TPR_THRESHOLD exits (ignored under virtual interrupt delivery)."""
+        vcpu.ghost_tpr_high = high
+        if self.vm.vendor == "svm":
+            if vcpu.cr8_intercept:
+                check_cr8_exit(self, vcpu)
+                vcpu.exit_cr8_high = high
+                return "cr8", True
+            vcpu.v_tpr_high = high
+        else:
+            below = not high and vcpu.tpr_high and vcpu.cr8_intercept
+            vcpu.tpr_high = vcpu.v_tpr_high = high
+            if below and not vcpu.apicv_active:
+                return "tpr_below_threshold", True
+        self._avic_deliver(vcpu)
+        return self._window(vcpu) or "hlt", True
 
     def _window(self, vcpu: VCpu) -> str | None:
         """An armed V_IRQ with GIF=1 and RFLAGS.IF=1 exits with VINTR, unless AVIC is
@@ -111,6 +140,7 @@ class Hardware:
         guest's handler EOIs it. No window and no exit are involved."""
         if (
             vcpu.lapic_irr
+            and not vcpu.v_tpr_high  # the CPU's TPR
             and vcpu.apicv_active
             and vcpu.guest_if
             and vcpu.gif

@@ -63,11 +63,12 @@ class Irq:
     # -- lapic.c ---------------------------------------------------------------
 
     def kvm_lapic_reset(self, vcpu: VCpu, init_event: bool) -> Kfunc:
-        """Every LVT entry masked, IRR and ISR cleared; with
+        """Every LVT entry masked, IRR and ISR cleared, TASKPRI 0; with
         KVM_X86_QUIRK_LINT0_REENABLED the BSP's LINT0 is ExtINT again."""
         yield wr("kvm_lapic_reset: LVTs masked, IRR/ISR cleared", f"{vcpu.name}.lapic")
         vcpu.lvt0_extint = vcpu.id == 0  # kvm_vcpu_is_reset_bsp()
         vcpu.lapic_irr = False
+        vcpu.tpr_high = False
 
     def _apic_accept_irq(self, vcpu: VCpu, delivery_mode: str) -> Kfunc:
         """__apic_accept_irq(), its APIC_DM_INIT and APIC_DM_STARTUP cases (an IPI
@@ -86,8 +87,9 @@ class Irq:
         return vcpu.lvt0_extint or not vcpu.apic_enabled
 
     def kvm_apic_has_interrupt(self, vcpu: VCpu) -> bool:
-        """The highest IRR vector above PPR (TPR is not modelled: 0)."""
-        return vcpu.lapic_irr and vcpu.apic_enabled
+        """The highest IRR vector above PPR: here, the vector unless TASKPRI masks
+        it (apic_has_interrupt_for_ppr(); the ISR does not raise PPR in the model)."""
+        return vcpu.lapic_irr and vcpu.apic_enabled and not vcpu.tpr_high
 
     def kvm_apic_set_irq(self, vcpu: VCpu) -> Kfunc:
         """A fixed interrupt for ``vcpu`` (IPI, timer, MSI): __apic_accept_irq()."""

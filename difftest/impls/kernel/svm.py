@@ -128,10 +128,16 @@ class Svm:
         yield from self.init_vmcb(vcpu)
 
     def init_vmcb(self, vcpu: VCpu) -> Kfunc:
-        """``control->int_ctl = V_INTR_MASKING_MASK`` drops V_IRQ; init_vmcb() only
-        ever sets intercepts, so INTERCEPT_VINTR stays as it was; enable_gif() last."""
+        """``control->int_ctl = V_INTR_MASKING_MASK`` drops V_IRQ and V_TPR; init_vmcb()
+        only ever sets intercepts, so INTERCEPT_VINTR stays as it was; the CR8 write
+        intercept as the TPR code says; enable_gif() last."""
         yield wr("init_vmcb: int_ctl = V_INTR_MASKING_MASK", f"{vcpu.name}.vmcb")
         vcpu.v_irq = False
+        activated = False
+        if vcpu.apicv_active:
+            yield rd("avic_init_vmcb: kvm_apicv_activated", "kvm.apicv_inhibit_reasons")
+            activated = self.kvm_apicv_activated()
+        self.init_vmcb_cr8(vcpu, activated)
         vcpu.gif = True  # enable_gif(svm)
 
     def nested_svm_vmrun(self, vcpu: VCpu) -> Kfunc:
@@ -188,4 +194,5 @@ SVM_EXIT_HANDLERS = {
     "stgi": "stgi_interception",
     "clgi": "clgi_interception",
     "x2apic": "kvm_emulate_wrmsr_apic_base",
+    "cr8": "cr8_write_interception",
 }

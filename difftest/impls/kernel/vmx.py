@@ -52,4 +52,5 @@ VMX_EXIT_HANDLERS = {
     "vintr": "handle_interrupt_window",
     "npf": "svm_handle_npf",
     "x2apic": "kvm_emulate_wrmsr_apic_base",
+    "tpr_below_threshold": "handle_tpr_below_threshold",
 }

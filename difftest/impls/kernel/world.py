@@ -57,6 +57,10 @@ class World(Observer):
         self.initial_reasons = vm.apicv_inhibit_reasons
         for v, vs in zip(vcpus, scenario.vcpus, strict=True):
             v.apicv_active = spec.vcpu_should_be_active(vm, v)
+            # init_vmcb() intercepts CR8 writes; avic_init_vmcb() lifts it with AVIC.
+            v.cr8_intercept = (
+                vm.vendor == "svm" and vm.irq_source != "legacy" and not v.apicv_active
+            )
             v.lvt0_extint = vs.lvt0
             v.intercept_intr = vs.intercept_intr
             if v.id not in scenario.extint or vm.irq_source == "pic":

@@ -90,6 +90,7 @@ class X86:
         activate = self.kvm_vcpu_apicv_activated(vcpu) and vcpu.apic_enabled
         if vcpu.apicv_active != activate:
             vcpu.apicv_active = activate
+            self.refresh_apicv_exec_ctrl(vcpu)
             if not activate:
                 yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
         yield from up_read(vm.apicv_update_lock)
@@ -111,6 +112,8 @@ class X86:
             if vcpu.mp_state == MpState.INIT_RECEIVED:
                 return False  # r = 1; goto out: vcpu_run() blocks the vCPU
             req_immediate_exit = yield from self.kvm_check_and_inject_events(vcpu)
+            if vcpu.apic_enabled:  # kvm_lapic_enabled(vcpu)
+                self.update_cr8_intercept(vcpu)
         yield ENTER_GUEST_MODE[vcpu.name]
         vcpu.mode = Mode.IN_GUEST_MODE
         if (yield from self.kvm_request_pending(vcpu)):
@@ -346,11 +349,7 @@ class X86Reset:
         yield wr("KVM_SET_REGS: RFLAGS = 2", f"{vcpu.name}.vmcb")
         vcpu.guest_if = False
         yield from self.kvm_apic_set_base(vcpu, x2apic=False)  # KVM_SET_SREGS: apic_base
-        yield wr("KVM_SET_LAPIC: kvm_apic_set_state", f"{vcpu.name}.lapic")
-        vcpu.lvt0_extint = vcpu.id == 0
-        vcpu.lapic_irr = False
-        vcpu.in_service = False
-        yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+        yield from self.kvm_vcpu_ioctl_set_lapic(vcpu)
         yield wr("KVM_SET_VCPU_EVENTS: interrupt.injected = 0", f"{vcpu.name}.vmcb")
         vcpu.injected = False
         if self.vm.vendor == "svm":
@@ -358,6 +357,19 @@ class X86Reset:
         yield from self.kvm_arch_vcpu_ioctl_set_mpstate(
             vcpu, MpState.RUNNABLE if vcpu.id == 0 else MpState.INIT_RECEIVED
         )
+
+    def kvm_vcpu_ioctl_set_lapic(self, vcpu: VCpu) -> Kfunc:
+        """KVM_SET_LAPIC with the VMM's reset state: kvm_apic_set_state() (IRR/ISR
+        clear, TASKPRI 0, LVT0 ExtINT on the BSP only; KVM_REQ_EVENT), then
+        update_cr8_intercept(). A host write of the TPR: only the next
+        sync_lapic_to_cr8() tells the CPU."""
+        yield wr("KVM_SET_LAPIC: kvm_apic_set_state", f"{vcpu.name}.lapic")
+        vcpu.lvt0_extint = vcpu.id == 0
+        vcpu.lapic_irr = False
+        vcpu.in_service = False
+        vcpu.tpr_high = False
+        yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
+        self.update_cr8_intercept(vcpu)
 
 
 def set_or_clear_apicv_inhibit(reasons: int, reason: Reason, set: bool) -> int:
