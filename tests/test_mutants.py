@@ -74,6 +74,13 @@ PIT_REINJ_AGAIN = Scenario(
 X2APIC_PAIR = Scenario(
     vcpus=(V("apic", "x2apic", "apic"), V("apic", "x2apic", "apic")), irq_source="split"
 )
+# A LAPIC interrupt arrives while HYPERV inhibits AVIC and the guest's TPR masks it
+# (the CR8 write intercept is armed for it); AVIC comes back; the guest unmasks it.
+TPR_ACROSS_AVIC = Scenario(
+    vcpus=(V("sti", "tpr_high", "run", "tpr_low", "run"),),
+    ioctls=(("set HYPERV", "lapic 0", "clear HYPERV"),),
+    irq_source="split",
+)
 
 # name -> (scenario, first-bug kind, where it fires, random seeds to try)
 MUTANTS = {
@@ -97,6 +104,7 @@ MUTANTS = {
     "broken-vmexit-no-event": (L2_EXIT_THEN_STI, Kind.LOST_WINDOW, "quiescence", 10),
     "broken-pit-reinject-twice": (PIT_REINJ_AGAIN, Kind.LOST_UPDATE, "quiescence", 10),
     "broken-x2apic-enabled-early": (X2APIC_PAIR, Kind.MISSED_INTERCEPT, "svm_vcpu_run", 400),
+    "broken-avic-tpr-sync": (TPR_ACROSS_AVIC, Kind.TPR_DESYNC, "svm_vcpu_run", 2000),
 }
 
 
@@ -130,6 +138,7 @@ SCENARIOS = {
     "l2-exit-then-sti": L2_EXIT_THEN_STI,
     "pit-reinj-again": PIT_REINJ_AGAIN,
     "x2apic-pair": X2APIC_PAIR,
+    "tpr-across-avic": TPR_ACROSS_AVIC,
 }
 
 

@@ -58,8 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     e.add_argument(
         "--vcpu-ops",
         default="sti,apic,run,vmrun,vmexit",
-        help="comma-separated vCPU alphabet (also cli, sti_vmrun; clgi, stgi, reset need "
-        "a wider --irq-source)",
+        help="comma-separated vCPU alphabet (also cli, sti_vmrun; clgi, stgi, tpr_high, "
+        "tpr_low, x2apic, reset need a wider --irq-source)",
     )
     e.add_argument(
         "--ioctl-ops",
