@@ -14,9 +14,10 @@ KNOWN = sorted((ROOT / "corpus" / "known").glob("*.json"))
 
 
 def test_check_clean_version_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # Without nested operations: the post-#VMEXIT delayed window (a latency finding of
-    # every version, README "Model limits") needs them.
-    argv = ["check", "--impl", "final", "--runs", "200", "--irq-source", "split", "--no-nested"]
+    # On VMX, where final has no finding of any severity: on SVM its stale window (a
+    # latency finding, README "Findings") comes from an ExtINT withdrawn or, since the
+    # TPR model, a LAPIC interrupt masked after its window was counted.
+    argv = ["check", "--impl", "final", "--runs", "200", "--irq-source", "split", "--vendor", "vmx"]
     assert main([*argv, "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "findings: none" in out

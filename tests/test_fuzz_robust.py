@@ -14,7 +14,7 @@ import difftest.frontends.fuzz_cmd as fuzz_cmd
 from difftest.frontends.cli import main
 from difftest.fuzz import target
 
-TWO = ["--vcpus", "2", "--no-nested"]  # TWO_VCPUS on the command line
+TWO = ["--vcpus", "2", "--no-nested", "--irq-source", "split"]  # TWO_VCPUS on the command line
 
 
 def test_libfuzzer_start_up_failure_is_exit_3_quoting_its_line(
@@ -120,7 +120,7 @@ def lost_window_inputs_default() -> bytes:
     raise AssertionError("no buggy input among 3000 random runs")
 
 
-assert TWO_VCPUS.vcpus == 2 and not TWO_VCPUS.nested  # TWO mirrors it
+assert TWO_VCPUS.vcpus == 2 and not TWO_VCPUS.nested and TWO_VCPUS.irq_source == "split"
 
 
 def test_resets_reach_the_target_and_its_decoder() -> None:

@@ -33,6 +33,14 @@ SMALLEST = {
     ),
     "broken-zap-no-seq": APIC_THEN_INHIBIT,
     **{name: scenario for name, (scenario, *_) in MUTANTS.items()},
+    # Created with AVIC inhibited (init_vmcb() intercepts CR8 writes); AVIC comes back;
+    # the intercepted CR8 write reaches TASKPRI but not V_TPR.
+    "broken-avic-tpr-sync": Scenario(
+        vcpus=(V("tpr_high"),),
+        ioctls=(("clear PIT_REINJ",),),
+        initial=("PIT_REINJ",),
+        irq_source="split",
+    ),
 }
 
 # The APIC-page MMU races are a step or two wide. A change to that path is
@@ -54,6 +62,9 @@ HOW = {
     "broken-stgi-no-event": {"bounds": WIDE},
     "broken-inject-gif0": {"bounds": WIDE},
     "broken-pit-reinject-twice": {"bounds": WIDE},
+    # TPR writes exist on the wider sources; without resets, so that final's own
+    # INIT/reset finding (README, "Findings") is not what the search reports.
+    "broken-avic-tpr-sync": {"bounds": Bounds(irq_source="split")},
     # L1 with IF=0 not intercepting INTR, an ExtINT, VMRUN, #VMEXIT, STI: rare in
     # random scenarios; Hypothesis searches that scenario's schedules.
     "broken-vmexit-no-event": {"scenario": MUTANTS["broken-vmexit-no-event"][0]},
@@ -68,8 +79,9 @@ HOW = {
     "broken-x2apic-enabled-early": {"scenario": MUTANTS["broken-x2apic-enabled-early"][0]},
 }
 
-# The four longest ci searches (about 10 to 15 s each) run with ``pytest -m slow``.
+# The five longest ci searches (about 10 to 16 s each) run with ``pytest -m slow``.
 SLOW_SEARCHES = {
+    "broken-avic-tpr-sync",
     "broken-counter-plain-add",
     "broken-kick-no-wait",
     "broken-zap-after-unlock",

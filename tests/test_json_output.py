@@ -102,7 +102,8 @@ def test_fuzz_json_triages_into_reproducers(tmp_path, capsys) -> None:
     artifacts.mkdir()
     (artifacts / "crash-a").write_bytes(lost_window_inputs(1)[0])
     argv = ["fuzz", "--impl", "prepatch", "--jobs", "1", "--time", "1", "--seed", "1"]
-    argv += ["--no-nested", "--vcpus", "2", "--corpus", str(tmp_path / "corpus")]
+    argv += ["--no-nested", "--vcpus", "2", "--irq-source", "split"]
+    argv += ["--corpus", str(tmp_path / "corpus")]
     rc, doc = run_json([*argv, "--artifacts", str(artifacts)], capsys)
     assert rc == 1 and doc["fuzz"]["distinct_findings"] >= 1
     assert any(t["crash"].endswith("crash-a") for t in doc["fuzz"]["triaged"])

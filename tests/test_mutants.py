@@ -74,11 +74,12 @@ PIT_REINJ_AGAIN = Scenario(
 X2APIC_PAIR = Scenario(
     vcpus=(V("apic", "x2apic", "apic"), V("apic", "x2apic", "apic")), irq_source="split"
 )
-# A LAPIC interrupt arrives while HYPERV inhibits AVIC and the guest's TPR masks it
-# (the CR8 write intercept is armed for it); AVIC comes back; the guest unmasks it.
-TPR_ACROSS_AVIC = Scenario(
-    vcpus=(V("sti", "tpr_high", "run", "tpr_low", "run"),),
-    ioctls=(("set HYPERV", "lapic 0", "clear HYPERV"),),
+# The vCPU is created while HYPERV inhibits APICv (init_vmcb() intercepts CR8
+# writes); AVIC comes back; the guest writes its TPR.
+AVIC_RETURNS = Scenario(
+    vcpus=(V("run", "tpr_high", "tpr_low"),),
+    ioctls=(("clear HYPERV",),),
+    initial=("HYPERV",),
     irq_source="split",
 )
 
@@ -104,7 +105,7 @@ MUTANTS = {
     "broken-vmexit-no-event": (L2_EXIT_THEN_STI, Kind.LOST_WINDOW, "quiescence", 10),
     "broken-pit-reinject-twice": (PIT_REINJ_AGAIN, Kind.LOST_UPDATE, "quiescence", 10),
     "broken-x2apic-enabled-early": (X2APIC_PAIR, Kind.MISSED_INTERCEPT, "svm_vcpu_run", 400),
-    "broken-avic-tpr-sync": (TPR_ACROSS_AVIC, Kind.TPR_DESYNC, "svm_vcpu_run", 2000),
+    "broken-avic-tpr-sync": (AVIC_RETURNS, Kind.TPR_DESYNC, "svm_vcpu_run", 10),
 }
 
 
@@ -138,7 +139,7 @@ SCENARIOS = {
     "l2-exit-then-sti": L2_EXIT_THEN_STI,
     "pit-reinj-again": PIT_REINJ_AGAIN,
     "x2apic-pair": X2APIC_PAIR,
-    "tpr-across-avic": TPR_ACROSS_AVIC,
+    "avic-returns": AVIC_RETURNS,
 }
 
 

@@ -23,6 +23,7 @@ from helpers import (
     assert_clean,
     search,
 )
+from test_mutants import AVIC_RETURNS
 
 from difftest.engine.points import Kfunc, wr
 from difftest.engine.sync import down_write, up_write
@@ -154,6 +155,8 @@ FIRES = {
     Kind.COUNTER: ("seed", SEED_IDLE_WAIT, True),
     Kind.STALE_APICV: ("broken-per-vcpu-irqwin", STALE_APICV, False),
     Kind.IRQWIN_WRITE_LOCK: (EagerButClaimsLazy, PERF_LAZY, False),
+    Kind.TPR_DESYNC: ("broken-avic-tpr-sync", AVIC_RETURNS, True),
+    Kind.CR8_INTERCEPT: ("perf-cr8-intercept-kept", AVIC_RETURNS, False),
     Kind.DEADLOCK: (SelfDeadlock, ONE_SET, True),
     Kind.STEP_BUDGET: (Livelock, SEED_IDLE_WAIT, True),
 }
@@ -169,10 +172,12 @@ def test_severities():
     assert SEVERITY[Kind.DELAYED_WINDOW] == "latency"
     assert SEVERITY[Kind.STALE_WINDOW] == "latency"
     assert SEVERITY[Kind.IRQWIN_WRITE_LOCK] == "perf"
+    assert SEVERITY[Kind.CR8_INTERCEPT] == "perf"
     assert {k for k, s in SEVERITY.items() if s == "bug"} == set(Kind) - {
         Kind.DELAYED_WINDOW,
         Kind.STALE_WINDOW,
         Kind.IRQWIN_WRITE_LOCK,
+        Kind.CR8_INTERCEPT,
     }
 
 

@@ -79,8 +79,10 @@ class Reference(Prepatch):
         self.spec_apply()  # a masked or acked PIC line withdraws its windows at once
 
     def kvm_set_cr8(self, vcpu: VCpu, high: bool) -> Kfunc:
+        changed = vcpu.tpr_high != high
         yield from super().kvm_set_cr8(vcpu, high)
-        self.spec_apply()  # a TPR that masks the LAPIC vector withdraws its window
+        if changed:
+            self.spec_apply()  # a TPR that masks the LAPIC vector withdraws its window
 
     def interrupt_window_interception(self, vcpu: VCpu) -> Kfunc:
         yield from self.kvm_make_request(KVM_REQ_EVENT, vcpu)
