@@ -71,19 +71,18 @@ class Observer:
         """Attach to the primitives and entry points of this world's kernel.
 
         The class's own plain functions are tapped in the world's class
-        (``class_taps``); anything else a world has under an observed name is
-        tapped here, in the instance."""
+        (``class_taps``); an observed entry point that the class holds in any
+        other form is tapped here, in the instance."""
         vm = self.vm
         vm.apicv_update_lock.on_write = self._saw_apicv_write_lock
         vm.apicv_nr_irq_window_req.on_store = self._saw_irq_window_store
         self._entry_state = [(0, 0)] * len(vm.vcpus)
         # (Never through ``self.__dict__``: materialising the instance dictionary
         # would slow down every attribute access of the kernel code on the world.)
-        for name, hook in OBSERVED_CALLS.items():
+        for name, hook in _instance_taps(type(self)):
             bound = getattr(self, name, None)
-            if bound is None or getattr(bound, "__func__", None) in _TAPPED:
-                continue
-            setattr(self, name, types.MethodType(_tap(bound, getattr(self, hook)), self))
+            if bound is not None:
+                setattr(self, name, types.MethodType(_tap(bound, getattr(self, hook)), self))
 
     def _untap(self) -> None:
         """Remove the taps ``_observe`` made in the instance (``World.retire``)."""
@@ -204,6 +203,23 @@ def class_taps(cls: type) -> dict[str, Any]:
                 taps[name] = _tap_unbound(fn, hk)
                 _TAPPED.add(taps[name])
     return taps
+
+
+# Per world class: the observed entry points its class does not tap.
+_UNTAPPED: dict[type, list[tuple[str, str]]] = {}
+
+
+def _instance_taps(cls: type) -> list[tuple[str, str]]:
+    """(name, hook) of the observed entry points that a world of class ``cls``
+    taps itself: those whose class attribute is not a tap (``class_taps``)."""
+    names = _UNTAPPED.get(cls)
+    if names is None:
+        names = _UNTAPPED[cls] = [
+            (name, hook)
+            for name, hook in OBSERVED_CALLS.items()
+            if getattr(cls, name, None) not in _TAPPED
+        ]
+    return names
 
 
 def _tap_unbound(fn: Callable[..., Any], hook: Callable[..., None]) -> Callable[..., Any]:
