@@ -86,10 +86,9 @@ class Observer:
 
     def _untap(self) -> None:
         """Remove the taps ``_observe`` made in the instance (``World.retire``)."""
-        d = self.__dict__
-        for name in OBSERVED_CALLS:
-            if type(d.get(name)) is types.MethodType:
-                del d[name]
+        for name, _ in _instance_taps(type(self)):
+            if type(self.__dict__.get(name)) is types.MethodType:
+                delattr(self, name)
 
     # -- entry points -----------------------------------------------------
 
