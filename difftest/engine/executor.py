@@ -235,10 +235,12 @@ def _run_uniform(
     resume = [g.send if g is not None else None for g in gens]
     n = len(gens)
     shapes = _shapes(n)
-    # Predicates asked at every step, by thread (pure: their order does not
-    # matter), and as (bit, predicate) pairs; threads waiting on a lock, with
-    # their points; whether a thread's pending point is in either.
-    conds: dict[int, Callable[[], bool]] = {}
+    # Predicates asked at every step, as (thread's bit, predicate) by thread
+    # (pure: their order does not matter) and as the tuple ``polled`` (made
+    # when they change; most steps have none, and then make no iterator);
+    # threads waiting on a lock, with their points; whether a thread's pending
+    # point is in either.
+    conds: dict[int, tuple[int, Callable[[], bool]]] = {}
     waits: dict[int, Point] = {}
     pred = [False] * n
     avail = 0  # bit i: thread i is runnable (a refused lock or a false predicate: not)
@@ -252,20 +254,21 @@ def _run_uniform(
                 if not p.ready():
                     continue
             else:
-                conds[i] = p.ready
+                conds[i] = (1 << i, p.ready)
         avail |= 1 << i
-    polled = tuple((1 << i, c) for i, c in conds.items())
+    polled = tuple(conds.values())
     current = n  # none yet: the first draw indexes the runnable threads as they are
     k, b, orders = shapes.get(avail) or _shape(shapes, avail, n)
     for step in range(max_steps):
-        for bit, ready in polled:
-            if ready():
-                if not avail & bit:
-                    avail |= bit
+        if polled:
+            for bit, ready in polled:
+                if ready():
+                    if not avail & bit:
+                        avail |= bit
+                        k, b, orders = shapes.get(avail) or _shape(shapes, avail, n)
+                elif avail & bit:
+                    avail ^= bit
                     k, b, orders = shapes.get(avail) or _shape(shapes, avail, n)
-            elif avail & bit:
-                avail ^= bit
-                k, b, orders = shapes.get(avail) or _shape(shapes, avail, n)
         if k > 1:
             c = getrandbits(b)
             while c >= k:
@@ -290,24 +293,24 @@ def _run_uniform(
             if pred[tid]:
                 pred[tid] = False
                 if conds.pop(tid, None) is not None:
-                    polled = tuple((1 << i, c) for i, c in conds.items())
+                    polled = tuple(conds.values())
                 waits.pop(tid, None)
         else:
             if point.ready is None:
                 if pred[tid]:
                     pred[tid] = False
                     if conds.pop(tid, None) is not None:
-                        polled = tuple((1 << i, c) for i, c in conds.items())
+                        polled = tuple(conds.values())
                     waits.pop(tid, None)
             elif point.lock is None:
                 pred[tid] = True
-                conds[tid] = point.ready
-                polled = tuple((1 << i, c) for i, c in conds.items())
+                conds[tid] = (1 << tid, point.ready)
+                polled = tuple(conds.values())
                 waits.pop(tid, None)
             else:
                 pred[tid] = True
                 if conds.pop(tid, None) is not None:
-                    polled = tuple((1 << i, c) for i, c in conds.items())
+                    polled = tuple(conds.values())
                 waits[tid] = point
                 if not point.ready():
                     avail ^= 1 << tid
@@ -335,7 +338,7 @@ def _run_uniform(
         for i, q in enumerate(pending)
         if q is not None
         and not (i in waits and not avail >> i & 1)
-        and (i not in conds or conds[i]())
+        and (i not in conds or conds[i][1]())
     ]
     if not runnable:
         return Execution(schedule, _stuck(world, names, pending))

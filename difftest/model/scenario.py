@@ -126,13 +126,14 @@ class Scenario:
 
     @property
     def thread_names(self) -> list[str]:
-        return [f"vcpu{i}" for i in range(len(self.vcpus))] + [
-            f"ioctl{i}" for i in range(len(self.ioctls))
-        ]
+        return list(_thread_names(len(self.vcpus), len(self.ioctls)))
 
     @property
     def n_ops(self) -> int:
-        return sum(len(v.program) for v in self.vcpus) + sum(len(p) for p in self.ioctls)
+        n = sum(map(len, self.ioctls))
+        for v in self.vcpus:
+            n += len(v.program)
+        return n
 
     def to_json(self) -> dict[str, object]:
         d: dict[str, object] = {
@@ -176,6 +177,12 @@ class Scenario:
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ScenarioError(f"malformed scenario: {e!r}") from None
+
+
+@cache
+def _thread_names(vcpus: int, ioctls: int) -> tuple[str, ...]:
+    """``vcpu0``, ..., then ``ioctl0``, ...: formatted once per shape."""
+    return tuple([f"vcpu{i}" for i in range(vcpus)] + [f"ioctl{i}" for i in range(ioctls)])
 
 
 def _vcpu_json(v: VcpuSpec, wide: bool) -> dict[str, object]:
