@@ -3,6 +3,7 @@ its synchronisation primitives."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from helpers import FOUR_THREADS, SEAN, SEED_IDLE_WAIT, V
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from difftest.check import GenParams, run_seed
 from difftest.engine.executor import execute
 from difftest.engine.points import Point
 from difftest.engine.sync import RwSem
@@ -350,10 +352,6 @@ def test_runs_leave_no_cyclic_garbage(impl: str) -> None:
     """``runner.run`` retires its world: a run's objects, halted runs' suspended
     threads included, are freed by reference counting, never left to the cycle
     collector (README, Performance)."""
-    import gc
-
-    from difftest.check import GenParams, run_seed
-
     cls = load(impl)
     for params in (GenParams(irq_source="legacy"), GenParams()):
         run_seed(cls, 0, 0, params)  # caches of first use
