@@ -78,6 +78,12 @@ class Reference(Prepatch):
         super().pic_update_irq()
         self.spec_apply()  # a masked or acked PIC line withdraws its windows at once
 
+    def _deliver(self, vcpu: VCpu) -> None:
+        xen = vcpu.interrupt_nr == "xen"
+        super()._deliver(vcpu)
+        if xen:
+            self.spec_apply()  # the guest's handler took the upcall: its windows close
+
     def kvm_set_cr8(self, vcpu: VCpu, high: bool) -> Kfunc:
         changed = vcpu.tpr_high != high
         yield from super().kvm_set_cr8(vcpu, high)
