@@ -15,8 +15,8 @@ KNOWN = sorted((ROOT / "corpus" / "known").glob("*.json"))
 
 def test_check_clean_version_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # On VMX, where final has no finding of any severity: on SVM its stale window (a
-    # latency finding, README "Findings") comes from an ExtINT withdrawn or, since the
-    # TPR model, a LAPIC interrupt masked after its window was counted.
+    # latency finding, README "Findings") shows up in 200 runs of the split irqchip
+    # since the TPR operations joined the alphabet.
     argv = ["check", "--impl", "final", "--runs", "200", "--irq-source", "split", "--vendor", "vmx"]
     assert main([*argv, "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

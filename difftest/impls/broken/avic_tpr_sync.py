@@ -9,11 +9,13 @@ INTERCEPT_CR8_WRITE as it was (perf-cr8-intercept-kept, 87d0f901a9bd). Changes
 ``final`` in the shared SVM code only, in both places: the kernel had both
 until 6.17.
 
-Breaks with: a LAPIC interrupt masked by the guest's TPR while AVIC is off
-(update_cr8_intercept() arms the CR8 intercept), then AVIC comes back (an
-inhibit is cleared). The guest's CR8 write that unmasks the interrupt exits;
-KVM writes TASKPRI, but V_TPR, which AVIC delivers by, keeps the old priority
-(tpr-desync). A VMM's KVM_SET_LAPIC on a vCPU with AVIC active does the same.
+Breaks with: the guest writes CR8 while AVIC is off and the write is
+intercepted (init_vmcb() set the intercept, or update_cr8_intercept() armed it
+for a masked LAPIC interrupt); KVM writes TASKPRI; AVIC comes back (an inhibit
+is cleared) before the next VMRUN, which then skips the copy: V_TPR, which AVIC
+delivers by, keeps the old priority (tpr-desync). With the intercept kept after
+AVIC's return, every later CR8 write does the same; so does a VMM's
+KVM_SET_LAPIC on a vCPU with AVIC active.
 """
 
 from __future__ import annotations
