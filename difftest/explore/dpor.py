@@ -368,14 +368,19 @@ def explore(
     collect: bool = False,
     deadline: float | None = None,
     max_executions: int | None = None,
+    optimal: bool = False,
 ) -> Outcome:
     """DPOR over one scenario; with ``preemptions`` P, bounds 0..P in turn so the
-    first counterexample has the fewest preemptions any bounded search finds."""
+    first counterexample has the fewest preemptions any bounded search finds.
+    ``optimal``: wakeup trees (``odpor``) instead of backtrack sets."""
+    from difftest.explore.odpor import OptimalExplorer
+
+    cls = OptimalExplorer if optimal and reduce else Explorer
     bounds: list[int | None] = [None] if preemptions is None else list(range(preemptions + 1))
     total = Stats()
     last = None
     for b in bounds:
-        ex = Explorer(
+        ex = cls(
             impl,
             scenario,
             reduce=reduce,

@@ -24,17 +24,30 @@ from difftest.model.state import VM, VCpu
 _SCAFFOLD = frozenset({"current", "now"})
 
 
+# The value of a location that is not known (a container changed as a whole).
+UNKNOWN = object()
+# A dict key that is not there.
+ABSENT = object()
+
+
 class Footprint:
     """Locations read, written, and "touched" (an element of a container was
     written: conflicts with a read of the whole container, not with another
-    element's write)."""
+    element's write).
 
-    __slots__ = ("reads", "writes", "touches")
+    ``old`` holds each written location's value before the step wrote it, and
+    ``values`` (only when the tracker was asked for values) each read location's
+    value, so that optimal DPOR can tell whether a step moved in front of others
+    would see what it saw (``odpor``)."""
+
+    __slots__ = ("reads", "writes", "touches", "old", "values")
 
     def __init__(self) -> None:
         self.reads: set[str] = set()
         self.writes: set[str] = set()
         self.touches: set[str] = set()
+        self.old: dict[str, object] = {}
+        self.values: dict[str, object] | None = None
 
     def conflicts(self, other: Footprint) -> bool:
         w, ow = self.writes, other.writes
@@ -58,8 +71,10 @@ class Tracker:
     def __init__(self) -> None:
         self.fp: Footprint | None = None
 
-    def start(self) -> Footprint:
+    def start(self, values: bool = False) -> Footprint:
         self.fp = Footprint()
+        if values:
+            self.fp.values = {}
         return self.fp
 
     def stop(self) -> Footprint | None:
@@ -69,6 +84,20 @@ class Tracker:
 
 def _label(obj: object) -> str:
     return object.__getattribute__(obj, "_dt_label")
+
+
+def _saw(fp: Footprint, label: str, value: object) -> None:
+    """Record the value a read saw, unless the step wrote the location first."""
+    assert fp.values is not None
+    if label not in fp.values and label not in fp.writes:
+        fp.values[label] = value
+
+
+def _wrote(fp: Footprint, label: str, old: object) -> None:
+    """Record a write and, at the step's first write there, the value before it."""
+    if label not in fp.writes:
+        fp.writes.add(label)
+        fp.old[label] = old
 
 
 class TrackedList(list):
@@ -81,24 +110,33 @@ class TrackedList(list):
     def _r(self, i: object = None) -> None:
         fp = self._dt_tracker.fp
         if fp is not None:
+            shape = self._dt_label + "~"
+            fp.reads.add(shape)
             if isinstance(i, int):
-                n = len(self)
-                fp.reads.add(f"{self._dt_label}[{i % n if n else i}]")
-                fp.reads.add(self._dt_label + "~")
+                n = len(self)  # tracked: an element read also reads the whole list
+                at = f"{self._dt_label}[{i % n if n else i}]"
+                fp.reads.add(at)
+                if fp.values is not None and -n <= i < n:
+                    _saw(fp, at, list.__getitem__(self, i))
             else:
+                n = list.__len__(self)
                 fp.reads.add(self._dt_label)
-                fp.reads.add(self._dt_label + "~")
+                if fp.values is not None:
+                    _saw(fp, self._dt_label, tuple(list.__iter__(self)))
+            if fp.values is not None:
+                _saw(fp, shape, n)
 
     def _w(self, i: object = None) -> None:
         fp = self._dt_tracker.fp
         if fp is not None:
             if isinstance(i, int):
                 n = len(self)
-                fp.writes.add(f"{self._dt_label}[{i % n if n else i}]")
+                at = f"{self._dt_label}[{i % n if n else i}]"
+                _wrote(fp, at, list.__getitem__(self, i) if -n <= i < n else UNKNOWN)
                 fp.touches.add(self._dt_label)
             else:
-                fp.writes.add(self._dt_label)
-                fp.writes.add(self._dt_label + "~")
+                _wrote(fp, self._dt_label, UNKNOWN)
+                _wrote(fp, self._dt_label + "~", UNKNOWN)
 
     def __getitem__(self, i: Any) -> Any:
         self._r(i)
@@ -164,15 +202,19 @@ class TrackedDict(dict):
     def _key(self, op: str, k: object) -> None:
         fp = self._dt_tracker.fp
         if fp is not None:
+            at = f"{self._dt_label}[{k!r}]"
             if op == "r":
-                fp.reads.add(f"{self._dt_label}[{k!r}]")
+                fp.reads.add(at)
                 fp.reads.add(self._dt_label + "~")
+                if fp.values is not None:
+                    _saw(fp, at, dict.get(self, k, ABSENT))
+                    _saw(fp, self._dt_label + "~", tuple(dict.keys(self)))
             else:
-                fp.writes.add(f"{self._dt_label}[{k!r}]")
+                _wrote(fp, at, dict.get(self, k, ABSENT))
                 fp.touches.add(self._dt_label)
                 # adding a key changes the key set
                 if not dict.__contains__(self, k):
-                    fp.writes.add(self._dt_label + "~")
+                    _wrote(fp, self._dt_label + "~", tuple(dict.keys(self)))
 
     def __getitem__(self, k: Any) -> Any:
         self._key("r", k)
@@ -198,11 +240,14 @@ def _dict_method(name: str, write: bool) -> Any:
         fp = self._dt_tracker.fp
         if fp is not None:
             if write:
-                fp.writes.add(self._dt_label)
-                fp.writes.add(self._dt_label + "~")
+                _wrote(fp, self._dt_label, UNKNOWN)
+                _wrote(fp, self._dt_label + "~", UNKNOWN)
             else:
                 fp.reads.add(self._dt_label)
                 fp.reads.add(self._dt_label + "~")
+                if fp.values is not None:
+                    _saw(fp, self._dt_label, tuple(dict.items(self)))
+                    _saw(fp, self._dt_label + "~", tuple(dict.keys(self)))
         return base(self, *a, **k)
 
     method.__name__ = name
@@ -248,13 +293,22 @@ def _tracked_class(cls: type) -> type:
             and name not in _SCAFFOLD
             and (slotted or name in object.__getattribute__(self, "__dict__"))
         ):
-            t.fp.reads.add(f"{_LABELS[id(self)]}.{name}")
+            label = f"{_LABELS[id(self)]}.{name}"
+            t.fp.reads.add(label)
+            if t.fp.values is not None:
+                _saw(t.fp, label, v)
         return v
 
     def setattr_(self: Any, name: str, value: Any) -> None:
         t = _TRACKERS.get(id(self))
         if t is not None and t.fp is not None and name not in _SCAFFOLD:
-            t.fp.writes.add(f"{_LABELS[id(self)]}.{name}")
+            label = f"{_LABELS[id(self)]}.{name}"
+            if label not in t.fp.writes:
+                try:
+                    old = object.__getattribute__(self, name)
+                except AttributeError:
+                    old = ABSENT
+                _wrote(t.fp, label, old)
         object.__setattr__(self, name, value)
 
     ns: dict[str, Any] = {"__getattribute__": getattribute, "__setattr__": setattr_}

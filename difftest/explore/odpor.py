@@ -1,0 +1,401 @@
+"""Optimal DPOR: source sets and wakeup trees (Abdulla, Aronis, Jonsson and
+Sagonas, "Optimal dynamic partial order reduction", POPL 2014).
+
+``dpor.Explorer`` (Flanagan and Godefroid) adds a thread to a backtrack set for
+each race and lets a sleep set abandon the schedules that turn out redundant:
+every such abandoned execution is wasted. Here a race e < e' (different threads,
+conflicting, nothing in between ordered after e and before e') is reversed by
+inserting the sequence ``v = notdep(e, E).e'`` (the steps after e that do not
+depend on it, then e') into the wakeup tree at the state before e, unless a
+sleeping thread or a branch already there covers it (the weak-initials test).
+Branches of the wakeup tree are run before free choices, so a redundant
+schedule is never started, not merely abandoned.
+
+The paper assumes steps that are never disabled and whose accesses do not depend
+on the values read. Neither holds here, so two facts about a step are checked
+before it is moved in front of e (into the state ``pre(E, e).notdep``):
+
+* it behaves as it did (the same footprint) when nothing removed with e, that is
+  e and what depends on it, wrote what it read; otherwise its footprint is
+  unknown and conflicts with everything;
+* it is enabled when its ``ready`` predicate read nothing the removed steps
+  wrote, or when its thread, waiting at the same step, was enabled right before
+  e and no step kept in ``notdep`` wrote what the predicate reads.
+
+A race whose reversal cannot be shown enabled (a lock release against the
+acquisition that waited for it) is handled as in ``dpor``: every thread enabled
+before e gets a branch there, and the search goes on to an earlier conflicting
+step where it is enabled (Flanagan and Godefroid's co-enabled race, here the
+holder's acquisition). A step blocked on its predicate is checked at every state
+with the predicate's reads, as in ``dpor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from difftest.engine.points import Point
+from difftest.explore.dpor import Explorer, _Abandon, _Node
+from difftest.explore.track import UNKNOWN, Footprint
+
+# One step of a sequence to insert: its thread and its footprint (None: unknown,
+# conflicts with everything).
+Event = tuple[int, Footprint | None]
+
+
+class Branch:
+    """A node of a wakeup tree: one step, and the ordered branches after it."""
+
+    __slots__ = ("tid", "fp", "children")
+
+    def __init__(self, tid: int, fp: Footprint | None) -> None:
+        self.tid = tid
+        self.fp = fp
+        self.children: list[Branch] = []
+
+
+def _dep(a: Footprint | None, b: Footprint | None) -> bool:
+    return a is None or b is None or a.conflicts(b)
+
+
+def _writes_any(x: Footprint, locs: frozenset[str] | set[str]) -> bool:
+    return not (x.writes.isdisjoint(locs) and x.touches.isdisjoint(locs))
+
+
+def weak_initial(v: list[Event], q: int, fq: Footprint | None) -> tuple[bool, int | None]:
+    """Is thread ``q``, whose next step is ``fq``, in the weak initials of ``v``?
+
+    Either q's first step in v depends on no earlier step of v (then it is the
+    step ``fq`` too, or one reading the same values), or q has no step in v and
+    ``fq`` commutes with all of v. Returns the answer and where q's step is.
+    """
+    for k, (t, f) in enumerate(v):
+        if t == q:
+            if not any(_dep(g, f) for _, g in v[:k]):
+                return True, k
+            ok = fq is not None and not any(_dep(g, fq) for _, g in v[:k])
+            return ok, k
+    return fq is not None and not any(_dep(g, fq) for _, g in v), None
+
+
+def tree_insert(children: list[Branch], v: list[Event]) -> bool:
+    """Insert ``v`` below ``children`` unless a branch covers it; True if added."""
+    while True:
+        for b in children:
+            ok, k = weak_initial(v, b.tid, b.fp)
+            if ok:
+                if k is not None:
+                    v = v[:k] + v[k + 1 :]
+                if not b.children or not v:
+                    return False  # a leaf (or a node) there already covers v
+                children = b.children
+                break
+        else:
+            for t, f in v:
+                nb = Branch(t, f)
+                children.append(nb)
+                children = nb.children
+            return True
+
+
+@dataclass
+class _WNode(_Node):
+    """A state with its wakeup tree and the subtree below the branch being run."""
+
+    wut: list[Branch] = field(default_factory=list)
+    child_wut: list[Branch] = field(default_factory=list)
+
+
+class OptimalExplorer(Explorer):
+    """``Explorer`` with wakeup trees instead of backtrack sets (see the module)."""
+
+    # -- the scheduler interface -----------------------------------------------
+
+    def new_execution(self) -> None:
+        super().new_execution()
+        self.next_wut: list[Branch] = []
+        self.pred_at: list[dict[int, tuple[bool, Footprint]]] = []
+        self.cur_pred: frozenset[str] | None = None
+        self.cur_preds: list[frozenset[str] | None] = []
+        self.last_of: list[int] = [-1] * self.n  # each thread's last step index
+
+    def next_task(self, runnable: Sequence[int], current: int | None) -> int:
+        k = self.k
+        if k < len(self.nodes):
+            node = self.nodes[k]
+            if tuple(runnable) != node.enabled or node.chosen not in runnable:
+                raise RuntimeError(f"explorer: replay diverged at step {k} (nondeterminism)")
+        else:
+            prev = self.steps[-1][0] if self.steps else None
+            pre = self.nodes[-1].cost(self.nodes[-1].chosen) if self.nodes else 0
+            node = _WNode(tuple(runnable), prev, pre, self.child_sleep, wut=self.next_wut)
+            if not self._take_branch(node):
+                awake = [t for t in runnable if t not in node.sleep]
+                if not awake:
+                    raise _Abandon("sleep")
+                t = prev if prev in awake else awake[0]
+                if self.bound is not None and node.cost(t) > self.bound:
+                    self.stats.bound_hit = True
+                    raise _Abandon("bound")
+                node.chosen = t
+                node.child_wut = []
+            self.nodes.append(node)
+            self.stats.states += 1
+        self.next_wut = node.child_wut
+        self.k += 1
+        fp = self.tracker.start(values=True)
+        p = self.pending[node.chosen]
+        self.cur_pred = None
+        if p is not None and p.ready is not None:
+            p.ready()  # the predicate's reads belong to the step: it enables it
+            self.cur_pred = frozenset(fp.reads)
+        return node.chosen
+
+    def _take_branch(self, node: _WNode) -> bool:
+        """Run the first wakeup-tree branch at ``node`` that fits the bound."""
+        wut = node.wut
+        while wut:
+            b = wut.pop(0)
+            if b.tid in node.sleep:
+                continue  # explored from an earlier state: covered
+            if b.tid not in node.enabled:
+                raise RuntimeError(f"explorer: wakeup-tree step of thread {b.tid} is disabled")
+            if self.bound is not None and node.cost(b.tid) > self.bound:
+                self.stats.bound_hit = True
+                continue
+            node.chosen = b.tid
+            node.child_wut = b.children
+            return True
+        return False
+
+    def on_step(self, tid: int | None, pending: list[Point | None]) -> None:
+        self.pending = pending
+        if tid is not None:
+            self._record(tid)
+        # what each waiting step's predicate reads now (and whether it holds)
+        now: dict[int, tuple[bool, Footprint]] = {}
+        for q, p in enumerate(pending):
+            if p is not None and p.ready is not None:
+                fp = self.tracker.start(values=True)
+                ok = p.ready()
+                self.tracker.stop()
+                now[q] = (ok, fp)
+        self.pred_at.append(now)
+        if tid is None or not self.reduce or len(self.steps) < self.replay:
+            return
+        for q, (ok, fp) in now.items():
+            if q != tid and not ok:
+                self._race_with(q, frozenset(fp.reads))
+
+    def _record(self, tid: int) -> None:
+        """Footprint and vector clock of the step just run, then its races."""
+        fp = self.tracker.stop()
+        assert fp is not None
+        i = self.k - 1
+        node = self.nodes[i]
+        node.fp = fp
+        if self.reduce:
+            self.child_sleep = {
+                q: f for q, f in node.sleep.items() if q != tid and not f.conflicts(fp)
+            }
+        mine = self.tclock[tid]
+        clock = list(mine)
+        clock[tid] += 1
+        deps = []
+        for j in range(i - 1, -1, -1):
+            tj, fj, cj = self.steps[j]
+            if tj != tid and fj.conflicts(fp):
+                if cj[tj] > mine[tj]:
+                    deps.append(j)
+                for x in range(self.n):
+                    if cj[x] > clock[x]:
+                        clock[x] = cj[x]
+        self.steps.append((tid, fp, tuple(clock)))
+        self.cur_preds.append(self.cur_pred)
+        self.tclock[tid] = clock
+        before = self.last_of[tid]
+        self.last_of[tid] = i
+        if self.reduce and i >= self.replay - 1:
+            self._races(i, deps, before)
+
+    # -- races -----------------------------------------------------------------
+
+    def _races(self, i: int, deps: list[int], before: int) -> None:
+        """Reverse every race of step ``i`` with a step in ``deps`` (conflicting,
+        other threads, not ordered before the thread's previous step, latest
+        first) that nothing else in ``deps`` comes after."""
+        steps = self.steps
+        tid, fp, _ = steps[i]
+        for n, j in enumerate(deps):
+            tj, _, cj = steps[j]
+            if any(steps[d][2][tj] >= cj[tj] for d in deps if d != j):
+                continue  # not a direct race: one in between is reversed instead
+            self._reverse(i, tid, fp, deps[n:], before)
+
+    def _reverse(self, i: int, tid: int, fp: Footprint, cands: list[int], before: int) -> None:
+        """Put step ``i`` in front of ``cands[0]``. If it may be disabled there (a
+        lock release it waited for), fall back as ``dpor`` does: every thread
+        where it is not enabled, and the next candidate."""
+        pred, held = self.cur_preds[i], fp.values
+        widened = False
+        for j in cands:
+            if self._enabled_after(j, i, tid, pred, held, before):
+                self._insert(j, self._reversal(j, i, tid, fp))
+                return
+            if tid in self.nodes[j].enabled:
+                self._single(j, tid)
+                return
+            if not widened:
+                self._widen(j)
+                widened = True
+
+    def _removed(self, j: int, x: int) -> bool:
+        """Step ``x`` (after ``j``) depends on step ``j``."""
+        tj, _, cj = self.steps[j]
+        return self.steps[x][2][tj] >= cj[tj]
+
+    def _kept(self, j: int, i: int) -> list[int]:
+        """``notdep(e_j, E)`` up to step ``i``: the steps after j not depending on it."""
+        return [x for x in range(j + 1, i) if not self._removed(j, x)]
+
+    def _same_after(
+        self, j: int, i: int, values: dict[str, object], locs: frozenset[str] | set[str]
+    ) -> bool:
+        """Do the locations ``locs`` hold ``values`` (what step i read) in
+        ``pre(E, e_j).notdep(e_j)``? Where e_j or a step depending on it wrote a
+        location, it holds what the first of them found there: any step that is
+        kept and writes it comes before (it would depend on them otherwise)."""
+        todo = set(locs)
+        for x in range(j, i):
+            if not todo:
+                return True
+            if x != j and not self._removed(j, x):
+                continue
+            fx = self.steps[x][1]
+            for loc in [loc for loc in todo if loc in fx.writes or loc in fx.touches]:
+                todo.discard(loc)
+                if loc not in values:
+                    continue  # step i wrote it before reading it
+                if loc in fx.touches:
+                    return False  # an element changed: the whole is unknown
+                old = fx.old.get(loc, UNKNOWN)
+                if old is UNKNOWN or old != values[loc]:
+                    return False
+        return True
+
+    def _reversal(self, j: int, i: int, tid: int, fp: Footprint) -> list[Event]:
+        """``notdep(e_j, E).e_i``; e_i's footprint is unknown unless it reads there
+        what it read."""
+        v: list[Event] = [(self.steps[x][0], self.steps[x][1]) for x in self._kept(j, i)]
+        assert fp.values is not None
+        same = self._same_after(j, i, fp.values, fp.reads)
+        v.append((tid, fp if same else None))
+        return v
+
+    def _enabled_after(
+        self,
+        j: int,
+        i: int,
+        q: int,
+        pred: frozenset[str] | None,
+        held: dict[str, object] | None,
+        before: int,
+    ) -> bool:
+        """Is thread ``q``'s step, pending since its step ``before``, enabled in
+        ``pre(E, e_j).notdep(e_j)`` (steps up to i)? ``pred``: what its predicate
+        reads (None: it has none); ``held``: the values it read where it held
+        (None if it did not)."""
+        if pred is None:
+            return True
+        if held is not None and self._same_after(j, i, held, pred):
+            return True  # its predicate reads what it read when it held
+        # waiting at the same step, enabled before e_j, and nothing kept changes that
+        if before >= j or q not in self.nodes[j].enabled or q not in self.pred_at[j]:
+            return False
+        reads = self.pred_at[j][q][1].reads
+        return not any(_writes_any(self.steps[x][1], reads) for x in self._kept(j, i))
+
+    def _widen(self, j: int) -> None:
+        """A branch at the state before step ``j`` for every enabled thread."""
+        for p in self.nodes[j].enabled:
+            self._single(j, p)
+
+    def _single(self, j: int, p: int) -> None:
+        """Make sure thread ``p`` is run first at the state before step ``j``."""
+        node = self.nodes[j]
+        if p == node.chosen or p in node.sleep or any(b.tid == p for b in node.wut):
+            return
+        fp = None
+        for x in range(j, len(self.steps)):
+            tx, fx, _ = self.steps[x]
+            if tx == p:
+                fp = None if self._removed(j, x) else fx
+                break
+        node.wut.append(Branch(p, fp))
+
+    def _insert(self, j: int, v: list[Event]) -> None:
+        """Insert ``v`` at the state before step ``j`` unless a sleeping thread or
+        a wakeup-tree branch covers it. (The step run there, e_j, never does: e'
+        in v conflicts with it.)"""
+        node = self.nodes[j]
+        for q, f in node.sleep.items():
+            if weak_initial(v, q, f)[0]:
+                return
+        if tree_insert(node.wut, v) and self.bound is not None:
+            self._coons(j, v[0][0])
+
+    def _coons(self, j: int, t: int) -> None:
+        """Bounded: also where the run of steps containing step ``j`` began
+        (Coons, Musuvathi and McKinley), where switching costs no preemption."""
+        run_by = self.nodes[j].chosen
+        k = j
+        while k > 0 and self.nodes[k - 1].chosen == run_by:
+            k -= 1
+        if k != j:
+            if t in self.nodes[k].enabled:
+                self._single(k, t)
+            else:
+                self._widen(k)
+
+    def _race_with(self, q: int, pred: frozenset[str] | None) -> None:  # type: ignore[override]
+        """Thread ``q``'s next step, blocked on a predicate reading ``pred`` (None:
+        an unknown step, where an execution stopped), against the latest step not
+        ordered before it that wrote what it reads (any step if unknown)."""
+        mine = self.tclock[q]
+        i = len(self.steps)
+        reads, held = pred, None
+        if pred is None and q in self.pred_at[i]:
+            ok, fp = self.pred_at[i][q]
+            reads, held = frozenset(fp.reads), fp.values if ok else None
+        widened = False
+        for j in range(i - 1, -1, -1):
+            tj, fj, cj = self.steps[j]
+            if tj == q or cj[tj] <= mine[tj]:
+                continue
+            if pred is not None and not _writes_any(fj, pred):
+                continue
+            if self._enabled_after(j, i, q, reads, held, self.last_of[q]):
+                v = [(self.steps[x][0], self.steps[x][1]) for x in self._kept(j, i)]
+                self._insert(j, [*v, (q, None)])
+                return
+            if q in self.nodes[j].enabled:
+                self._single(j, q)
+                return
+            if not widened:
+                self._widen(j)
+                widened = True
+
+    # -- backtracking ----------------------------------------------------------
+
+    def _next_prefix(self) -> bool:
+        """Move to the deepest state with a wakeup-tree branch left."""
+        while self.nodes:
+            node = self.nodes[-1]
+            if node.fp is not None:
+                node.sleep = {**node.sleep, node.chosen: node.fp}
+            node.fp = None
+            if self._take_branch(node):
+                return True
+            self.nodes.pop()
+        return False
