@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from difftest.engine.points import Point
 from difftest.explore.dpor import Explorer, _Abandon, _Node
-from difftest.explore.track import UNKNOWN, Footprint
+from difftest.explore.track import UNKNOWN, Footprint, patch, unpatch
 
 # One step of a sequence to insert: its thread and its footprint (None: unknown,
 # conflicts with everything).
@@ -118,6 +118,8 @@ class OptimalExplorer(Explorer):
         self.pred_at: list[dict[int, tuple[bool, Footprint]]] = []
         self.cur_pred: frozenset[str] | None = None
         self.cur_preds: list[frozenset[str] | None] = []
+        self.cur_point: Point | None = None
+        self.points: list[Point | None] = []
         self.last_of: list[int] = [-1] * self.n  # each thread's last step index
 
     def next_task(self, runnable: Sequence[int], current: int | None) -> int:
@@ -147,6 +149,7 @@ class OptimalExplorer(Explorer):
         fp = self.tracker.start(values=True)
         p = self.pending[node.chosen]
         self.cur_pred = None
+        self.cur_point = p
         if p is not None and p.ready is not None:
             p.ready()  # the predicate's reads belong to the step: it enables it
             self.cur_pred = frozenset(fp.reads)
@@ -213,15 +216,15 @@ class OptimalExplorer(Explorer):
                         clock[x] = cj[x]
         self.steps.append((tid, fp, tuple(clock)))
         self.cur_preds.append(self.cur_pred)
+        self.points.append(self.cur_point)
         self.tclock[tid] = clock
-        before = self.last_of[tid]
         self.last_of[tid] = i
         if self.reduce and i >= self.replay - 1:
-            self._races(i, deps, before)
+            self._races(i, deps)
 
     # -- races -----------------------------------------------------------------
 
-    def _races(self, i: int, deps: list[int], before: int) -> None:
+    def _races(self, i: int, deps: list[int]) -> None:
         """Reverse every race of step ``i`` with a step in ``deps`` (conflicting,
         other threads, not ordered before the thread's previous step, latest
         first) that nothing else in ``deps`` comes after."""
@@ -231,24 +234,49 @@ class OptimalExplorer(Explorer):
             tj, _, cj = steps[j]
             if any(steps[d][2][tj] >= cj[tj] for d in deps if d != j):
                 continue  # not a direct race: one in between is reversed instead
-            self._reverse(i, tid, fp, deps[n:], before)
+            self._reverse(i, tid, fp, deps[n:])
 
-    def _reverse(self, i: int, tid: int, fp: Footprint, cands: list[int], before: int) -> None:
-        """Put step ``i`` in front of ``cands[0]``. If it may be disabled there (a
-        lock release it waited for), fall back as ``dpor`` does: every thread
-        where it is not enabled, and the next candidate."""
-        pred, held = self.cur_preds[i], fp.values
+    def _reverse(self, i: int, tid: int, fp: Footprint, cands: list[int]) -> None:
+        """Put step ``i`` in front of ``cands[0]``; where it would be disabled (a
+        lock release it waited for), in front of the next candidate instead
+        (Flanagan and Godefroid's co-enabled race: the holder's acquisition).
+        Where that cannot be told, fall back as ``dpor`` does."""
+        self._reverse_step(i, tid, fp, self.points[i], self.cur_preds[i], fp.values, cands)
+
+    def _reverse_step(
+        self,
+        i: int,
+        q: int,
+        fp: Footprint | None,
+        p: Point | None,
+        pred: frozenset[str] | None,
+        held: dict[str, object] | None,
+        cands: Sequence[int],
+    ) -> None:
+        """Thread ``q``'s step ``p`` (run as step i with footprint ``fp``, or
+        pending after step i-1 if ``fp`` is None) in front of the first
+        candidate where it is enabled."""
         widened = False
         for j in cands:
-            if self._enabled_after(j, i, tid, pred, held, before):
-                self._insert(j, self._reversal(j, i, tid, fp))
+            ok = self._enabled_after(j, i, p, pred, held)
+            if ok:
+                if self._insert(j, self._moved(j, i, q, fp)) and self.bound is not None:
+                    self._coons(j, i, q, fp, p, pred, held)
                 return
-            if tid in self.nodes[j].enabled:
-                self._single(j, tid)
-                return
-            if not widened:
-                self._widen(j)
-                widened = True
+            if ok is None:
+                if q in self.nodes[j].enabled:
+                    self._single(j, q)
+                    return
+                if not widened:
+                    self._widen(j)
+                    widened = True
+
+    def _moved(self, j: int, i: int, q: int, fp: Footprint | None) -> list[Event]:
+        """``notdep(e_j, E)`` up to step i, then q's step: step i if it ran
+        (``fp``), else q's pending step (footprint unknown)."""
+        if fp is not None:
+            return self._reversal(j, i, q, fp)
+        return [*((self.steps[x][0], self.steps[x][1]) for x in self._kept(j, i)), (q, None)]
 
     def _removed(self, j: int, x: int) -> bool:
         """Step ``x`` (after ``j``) depends on step ``j``."""
@@ -297,24 +325,34 @@ class OptimalExplorer(Explorer):
         self,
         j: int,
         i: int,
-        q: int,
+        p: Point | None,
         pred: frozenset[str] | None,
         held: dict[str, object] | None,
-        before: int,
-    ) -> bool:
-        """Is thread ``q``'s step, pending since its step ``before``, enabled in
-        ``pre(E, e_j).notdep(e_j)`` (steps up to i)? ``pred``: what its predicate
-        reads (None: it has none); ``held``: the values it read where it held
-        (None if it did not)."""
-        if pred is None:
+    ) -> bool | None:
+        """Is the pending step ``p`` (of a thread whose steps after e_j are all
+        kept) enabled in ``pre(E, e_j).notdep(e_j)``, steps up to i? ``pred`` and
+        ``held``: what its predicate read and the values, where it held. None
+        if that cannot be told."""
+        if p is None or p.ready is None:
             return True
-        if held is not None and self._same_after(j, i, held, pred):
+        if pred is not None and held is not None and self._same_after(j, i, held, pred):
             return True  # its predicate reads what it read when it held
-        # waiting at the same step, enabled before e_j, and nothing kept changes that
-        if before >= j or q not in self.nodes[j].enabled or q not in self.pred_at[j]:
-            return False
-        reads = self.pred_at[j][q][1].reads
-        return not any(_writes_any(self.steps[x][1], reads) for x in self._kept(j, i))
+        # Ask the predicate itself in the world set back to that state: every
+        # location e_j, the steps depending on it and step i wrote holds what
+        # the first of them found there.
+        back: dict[str, object] = {}
+        for x in range(j, min(i + 1, len(self.steps))):
+            if x in (j, i) or self._removed(j, x):
+                fx = self.steps[x][1]
+                for loc in fx.writes:
+                    back.setdefault(loc, fx.old.get(loc, UNKNOWN))
+        undo = patch(self.tracker, back)
+        if undo is None:
+            return None
+        try:
+            return bool(p.ready())
+        finally:
+            unpatch(undo)
 
     def _widen(self, j: int) -> None:
         """A branch at the state before step ``j`` for every enabled thread."""
@@ -334,57 +372,63 @@ class OptimalExplorer(Explorer):
                 break
         node.wut.append(Branch(p, fp))
 
-    def _insert(self, j: int, v: list[Event]) -> None:
+    def _insert(self, j: int, v: list[Event]) -> bool:
         """Insert ``v`` at the state before step ``j`` unless a sleeping thread or
         a wakeup-tree branch covers it. (The step run there, e_j, never does: e'
         in v conflicts with it.)"""
         node = self.nodes[j]
         for q, f in node.sleep.items():
             if weak_initial(v, q, f)[0]:
-                return
-        if tree_insert(node.wut, v) and self.bound is not None:
-            self._coons(j, v[0][0])
+                return False
+        return tree_insert(node.wut, v)
 
-    def _coons(self, j: int, t: int) -> None:
-        """Bounded: also where the run of steps containing step ``j`` began
-        (Coons, Musuvathi and McKinley), where switching costs no preemption."""
+    def _coons(
+        self,
+        j: int,
+        i: int,
+        q: int,
+        fp: Footprint | None,
+        p: Point | None,
+        pred: frozenset[str] | None,
+        held: dict[str, object] | None,
+    ) -> None:
+        """Bounded: the same step also where the run of steps containing step
+        ``j`` began (Coons, Musuvathi and McKinley), where switching to it costs
+        no preemption."""
         run_by = self.nodes[j].chosen
         k = j
         while k > 0 and self.nodes[k - 1].chosen == run_by:
             k -= 1
-        if k != j:
-            if t in self.nodes[k].enabled:
-                self._single(k, t)
+        if k == j or any(self.steps[x][0] == q and self._removed(k, x) for x in range(k + 1, i)):
+            return  # q's steps there depend on the run's first step
+        ok = self._enabled_after(k, i, p, pred, held)
+        if ok:
+            self._insert(k, self._moved(k, i, q, fp))
+        elif ok is None:
+            if q in self.nodes[k].enabled:
+                self._single(k, q)
             else:
                 self._widen(k)
 
     def _race_with(self, q: int, pred: frozenset[str] | None) -> None:  # type: ignore[override]
         """Thread ``q``'s next step, blocked on a predicate reading ``pred`` (None:
         an unknown step, where an execution stopped), against the latest step not
-        ordered before it that wrote what it reads (any step if unknown)."""
+        ordered before it that wrote what it reads (any step if unknown) where
+        the reversal is enabled."""
         mine = self.tclock[q]
         i = len(self.steps)
         reads, held = pred, None
         if pred is None and q in self.pred_at[i]:
             ok, fp = self.pred_at[i][q]
             reads, held = frozenset(fp.reads), fp.values if ok else None
-        widened = False
-        for j in range(i - 1, -1, -1):
-            tj, fj, cj = self.steps[j]
-            if tj == q or cj[tj] <= mine[tj]:
-                continue
-            if pred is not None and not _writes_any(fj, pred):
-                continue
-            if self._enabled_after(j, i, q, reads, held, self.last_of[q]):
-                v = [(self.steps[x][0], self.steps[x][1]) for x in self._kept(j, i)]
-                self._insert(j, [*v, (q, None)])
-                return
-            if q in self.nodes[j].enabled:
-                self._single(j, q)
-                return
-            if not widened:
-                self._widen(j)
-                widened = True
+        cands = [
+            j
+            for j in range(i - 1, -1, -1)
+            if self.steps[j][0] != q
+            and self.steps[j][2][self.steps[j][0]] > mine[self.steps[j][0]]
+            and (pred is None or _writes_any(self.steps[j][1], pred))
+        ]
+        self._reverse_step(i, q, None, self.pending[q], reads, held, cands)
 
     # -- backtracking ----------------------------------------------------------
 

@@ -70,6 +70,8 @@ class Tracker:
 
     def __init__(self) -> None:
         self.fp: Footprint | None = None
+        # owner label -> instrumented object or container (of the current world)
+        self.where: dict[str, Any] = {}
 
     def start(self, values: bool = False) -> Footprint:
         self.fp = Footprint()
@@ -333,11 +335,13 @@ def _wrap(value: Any, label: str, tracker: Tracker, keep: list[Any]) -> Any:
         new = TrackedList(_wrap(x, f"{label}[{i}]", tracker, keep) for i, x in enumerate(value))
         new._dt_label = label
         new._dt_tracker = tracker
+        tracker.where[label] = new
         return new
     if type(value) is dict:
         new_d = TrackedDict(value)
         new_d._dt_label = label
         new_d._dt_tracker = tracker
+        tracker.where[label] = new_d
         return new_d
     if value is None or isinstance(value, (int, str, float, tuple, frozenset, bytes)):
         return value
@@ -357,6 +361,7 @@ def _instrument_obj(obj: Any, label: str, tracker: Tracker, keep: list[Any]) -> 
         label = f"atomic:{obj.name}"
     _TRACKERS[id(obj)] = tracker
     _LABELS[id(obj)] = label
+    tracker.where[label] = obj
     keep.append(obj)
     names = (
         [n for c in type(obj).__mro__ for n in getattr(c, "__slots__", ())]
@@ -376,8 +381,72 @@ def _instrument_obj(obj: Any, label: str, tracker: Tracker, keep: list[Any]) -> 
 def instrument(world: Any, tracker: Tracker) -> list[Any]:
     """Instrument ``world`` in place; returns the objects to ``release`` after the run."""
     keep: list[Any] = []
+    tracker.where = {}
     _instrument_obj(world, "world", tracker, keep)
     return keep
+
+
+Undo = list[tuple[Any, Any, Any]]
+
+
+def patch(tracker: Tracker, values: dict[str, object]) -> Undo | None:
+    """Set tracked locations to ``values`` without logging; the undo list for
+    ``unpatch``, or None (nothing set) if some location cannot be set: a
+    container changed as a whole, or an attribute that did not exist."""
+    todo: list[tuple[Any, Any, Any]] = []
+    for label, value in values.items():
+        if value is UNKNOWN:
+            return None
+        if label.endswith("~"):
+            continue  # a key set: follows from the keys
+        if label.endswith("]"):
+            cut = label.rindex("[")
+            c, key = tracker.where.get(label[:cut]), label[cut + 1 : -1]
+            if isinstance(c, TrackedList):
+                todo.append((c, int(key), value))
+            elif isinstance(c, TrackedDict):
+                keys = [k for k in dict.keys(c) if repr(k) == key]
+                if not keys:
+                    return None  # the key was added and removed: not followed
+                todo.append((c, keys[0], value))
+            else:
+                return None
+        else:
+            cut = label.rindex(".")
+            owner = tracker.where.get(label[:cut])
+            if owner is None or value is ABSENT:
+                return None
+            todo.append((owner, label[cut + 1 :], value))
+    undo: Undo = []
+    for where, key, value in todo:
+        undo.append((where, key, _get(where, key)))
+        _set(where, key, value)
+    return undo
+
+
+def unpatch(undo: Undo) -> None:
+    for where, key, value in reversed(undo):
+        _set(where, key, value)
+
+
+def _get(where: Any, key: Any) -> Any:
+    if isinstance(where, TrackedList):
+        return list.__getitem__(where, key)
+    if isinstance(where, TrackedDict):
+        return dict.get(where, key, ABSENT)
+    return object.__getattribute__(where, key)
+
+
+def _set(where: Any, key: Any, value: Any) -> None:
+    if isinstance(where, TrackedList):
+        list.__setitem__(where, key, value)
+    elif isinstance(where, TrackedDict):
+        if value is ABSENT:
+            dict.pop(where, key, None)
+        else:
+            dict.__setitem__(where, key, value)
+    else:
+        object.__setattr__(where, key, value)
 
 
 def release(keep: list[Any]) -> None:
