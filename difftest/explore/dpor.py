@@ -199,6 +199,7 @@ class Explorer:
             return
         fp = self.tracker.stop()
         assert fp is not None
+        fp.halts = self.tracker.where["world"].halted()
         i = self.k - 1
         node = self.nodes[i]
         node.fp = fp

@@ -195,6 +195,7 @@ class OptimalExplorer(Explorer):
         """Footprint and vector clock of the step just run, then its races."""
         fp = self.tracker.stop()
         assert fp is not None
+        fp.halts = self.tracker.where["world"].halted()
         i = self.k - 1
         node = self.nodes[i]
         node.fp = fp
@@ -260,7 +261,7 @@ class OptimalExplorer(Explorer):
         for j in cands:
             ok = self._enabled_after(j, i, p, pred, held)
             if ok:
-                if self._insert(j, self._moved(j, i, q, fp)) and self.bound is not None:
+                if self._insert(j, self._moved(j, i, q, fp)) and self._over(j, q):
                     self._coons(j, i, q, fp, p, pred, held)
                 return
             if ok is None:
@@ -381,6 +382,10 @@ class OptimalExplorer(Explorer):
             if weak_initial(v, q, f)[0]:
                 return False
         return tree_insert(node.wut, v)
+
+    def _over(self, j: int, q: int) -> bool:
+        """Bounded, and running ``q`` before step ``j`` costs more than the bound."""
+        return self.bound is not None and self.nodes[j].cost(q) > self.bound
 
     def _coons(
         self,

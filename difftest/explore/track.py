@@ -38,9 +38,9 @@ class Footprint:
     ``old`` holds each written location's value before the step wrote it, and
     ``values`` (only when the tracker was asked for values) each read location's
     value, so that optimal DPOR can tell whether a step moved in front of others
-    would see what it saw (``odpor``)."""
+    would see what it saw (``odpor``). ``halts``: see ``__init__``."""
 
-    __slots__ = ("reads", "writes", "touches", "old", "values")
+    __slots__ = ("reads", "writes", "touches", "old", "values", "halts")
 
     def __init__(self) -> None:
         self.reads: set[str] = set()
@@ -48,8 +48,13 @@ class Footprint:
         self.touches: set[str] = set()
         self.old: dict[str, object] = {}
         self.values: dict[str, object] | None = None
+        # The step ended the execution (a bug halted it): whatever another thread
+        # does before it changes the final state, so it conflicts with every step.
+        self.halts = False
 
     def conflicts(self, other: Footprint) -> bool:
+        if self.halts or other.halts:
+            return True
         w, ow = self.writes, other.writes
         if w and not (w.isdisjoint(other.reads) and w.isdisjoint(ow)):
             return True
