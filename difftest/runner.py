@@ -65,4 +65,5 @@ def run(
     if execution.outcome == "done":
         world.now = execution.steps
         check_quiescent(world)
+    world.retire()
     return Result(impl.name, scenario, execution, world.findings, world)

@@ -8,10 +8,8 @@ scenario is all that is needed to get the identical execution back.
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from random import Random
 from typing import Protocol
 
@@ -212,17 +210,16 @@ def _run_uniform(
     threads it draws ``rng.randrange(k)`` exactly as ``Random._randbelow`` does
     (k.bit_length() bits, redrawn while out of range) and indexes
     ``[current, *other runnable threads]``; with one runnable thread it draws
-    nothing. The runnable threads are kept in ``avail`` (ascending), and the
-    draw indexes that list for the running thread from a table made when
-    ``avail`` changes (``_shape``) instead of building it at every step.
+    nothing. The runnable threads are a bit mask ``avail``, and k, the draw's
+    bit count and the table of those lists by running thread are looked up by
+    mask (``_shapes``) when it changes, instead of built at every step.
 
     ``avail`` changes only when a thread's readiness does: a thread waiting on a
     lock (its point's ``lock`` is set) keeps the lock's answer until a step on
     that lock runs (``difftest.engine.sync``); any other predicate (an idle
-    vCPU's wake-up) is asked at every step, and its thread leaves ``avail`` while
-    it is false and comes back once it holds (mostly it keeps its answer for many
-    steps). Every such change looks up ``k``, the draw's bit count and the table
-    again (``_shape``).
+    vCPU's wake-up) is asked at every step (``polled``), and its thread leaves
+    ``avail`` while it is false and comes back once it holds (mostly it keeps
+    its answer for many steps).
     """
     getrandbits = rng.getrandbits
     halted = world.halted
@@ -236,46 +233,49 @@ def _run_uniform(
     schedule: list[int] = []
     record = schedule.append
     resume = [g.send if g is not None else None for g in gens]
-    # Predicates asked at every step, by thread (pure: their order does not
-    # matter); threads waiting on a lock, with their points; whether a thread's
-    # pending point is in either.
-    conds: dict[int, Callable[[], bool]] = {}
+    n = len(gens)
+    shapes = _shapes(n)
+    # Predicates asked at every step, as (thread's bit, predicate) by thread
+    # (pure: their order does not matter) and as the tuple ``polled`` (made
+    # when they change; most steps have none, and then make no iterator);
+    # threads waiting on a lock, with their points; whether a thread's pending
+    # point is in either.
+    conds: dict[int, tuple[int, Callable[[], bool]]] = {}
     waits: dict[int, Point] = {}
-    pred = [False] * len(gens)
-    # Threads out of ``avail``: refused a lock, or their predicate was false.
-    out: set[int] = set()
+    pred = [False] * n
+    avail = 0  # bit i: thread i is runnable (a refused lock or a false predicate: not)
     for i, p in enumerate(pending):
-        if p is not None and p.ready is not None:
+        if p is None:
+            continue
+        if p.ready is not None:
             pred[i] = True
             if p.lock is not None:
                 waits[i] = p
                 if not p.ready():
-                    out.add(i)
+                    continue
             else:
-                conds[i] = p.ready
-    avail = [i for i, p in enumerate(pending) if p is not None and i not in out]
-    n = len(gens)
-    current = n  # none yet: the first draw indexes avail as it is
-    k, b, orders = _shape(avail, n)
+                conds[i] = (1 << i, p.ready)
+        avail |= 1 << i
+    polled = tuple(conds.values())
+    current = n  # none yet: the first draw indexes the runnable threads as they are
+    k, b, orders = shapes.get(avail) or _shape(shapes, avail, n)
     for step in range(max_steps):
-        if conds:
-            for i, ready in conds.items():
+        if polled:
+            for bit, ready in polled:
                 if ready():
-                    if i in out:
-                        out.discard(i)
-                        insort(avail, i)
-                        k, b, orders = _shape(avail, n)
-                elif i not in out:
-                    out.add(i)
-                    avail.remove(i)
-                    k, b, orders = _shape(avail, n)
+                    if not avail & bit:
+                        avail |= bit
+                        k, b, orders = shapes.get(avail) or _shape(shapes, avail, n)
+                elif avail & bit:
+                    avail ^= bit
+                    k, b, orders = shapes.get(avail) or _shape(shapes, avail, n)
         if k > 1:
             c = getrandbits(b)
             while c >= k:
                 c = getrandbits(b)
             tid = orders[current][c]
         elif k:
-            tid = avail[0]
+            tid = orders[n][0]
         else:
             return Execution(schedule, _stuck(world, names, pending))
         current = tid
@@ -288,43 +288,45 @@ def _run_uniform(
             point = pending[tid] = resume[tid](None)  # type: ignore[misc]
         except StopIteration:
             pending[tid] = gens[tid] = None
-            avail.remove(tid)
-            k, b, orders = _shape(avail, n)
+            avail ^= 1 << tid
+            k, b, orders = shapes.get(avail) or _shape(shapes, avail, n)
             if pred[tid]:
                 pred[tid] = False
-                conds.pop(tid, None)
+                if conds.pop(tid, None) is not None:
+                    polled = tuple(conds.values())
                 waits.pop(tid, None)
         else:
             if point.ready is None:
                 if pred[tid]:
                     pred[tid] = False
-                    conds.pop(tid, None)
+                    if conds.pop(tid, None) is not None:
+                        polled = tuple(conds.values())
                     waits.pop(tid, None)
             elif point.lock is None:
                 pred[tid] = True
-                conds[tid] = point.ready
+                conds[tid] = (1 << tid, point.ready)
+                polled = tuple(conds.values())
                 waits.pop(tid, None)
             else:
                 pred[tid] = True
-                conds.pop(tid, None)
+                if conds.pop(tid, None) is not None:
+                    polled = tuple(conds.values())
                 waits[tid] = point
                 if not point.ready():
-                    out.add(tid)
-                    avail.remove(tid)
-                    k, b, orders = _shape(avail, n)
+                    avail ^= 1 << tid
+                    k, b, orders = shapes.get(avail) or _shape(shapes, avail, n)
         if lock is not None:
             # a step on a lock: ask the threads waiting on it again
             for i, w in waits.items():
                 if w.lock is lock and i != tid:
+                    bit = 1 << i
                     if w.ready():  # type: ignore[misc]
-                        if i in out:
-                            out.discard(i)
-                            insort(avail, i)
-                            k, b, orders = _shape(avail, n)
-                    elif i not in out:
-                        out.add(i)
-                        avail.remove(i)
-                        k, b, orders = _shape(avail, n)
+                        if not avail & bit:
+                            avail |= bit
+                            k, b, orders = shapes.get(avail) or _shape(shapes, avail, n)
+                    elif avail & bit:
+                        avail ^= bit
+                        k, b, orders = shapes.get(avail) or _shape(shapes, avail, n)
         if findings and len(findings) != seen:  # type: ignore[arg-type]
             if halted():
                 return Execution(schedule, "halted")
@@ -334,7 +336,9 @@ def _run_uniform(
     runnable = [
         i
         for i, q in enumerate(pending)
-        if q is not None and not (i in waits and i in out) and (i not in conds or conds[i]())
+        if q is not None
+        and not (i in waits and not avail >> i & 1)
+        and (i not in conds or conds[i][1]())
     ]
     if not runnable:
         return Execution(schedule, _stuck(world, names, pending))
@@ -342,23 +346,30 @@ def _run_uniform(
     return Execution(schedule, "budget")
 
 
-def _shape(avail: list[int], n: int) -> tuple[int, int, list[list[int]]]:
-    """For the runnable threads ``avail`` among ``n``: their number k, the bits a
-    draw below k takes, and ``_orders``."""
-    k = len(avail)
-    return k, _BITS[k], _orders(tuple(avail), n)
+Shape = tuple[int, int, list[list[int]]]
+# By thread count: runnable-thread mask -> its ``Shape`` (``_shape``).
+_SHAPES: dict[int, dict[int, Shape]] = {}
 
 
-@lru_cache(maxsize=4096)
-def _orders(avail: tuple[int, ...], n: int) -> list[list[int]]:
-    """``t[i]``: ``ChoiceScheduler``'s order of the runnable threads ``avail``
-    when thread i ran last: ``[i, *the others ascending]`` if i is runnable, else
-    ``avail`` itself; ``t[n]`` (no thread ran yet) is ``avail`` too. Read only."""
-    plain = list(avail)
-    t = [plain] * (n + 1)
-    for i in avail:
-        t[i] = [i, *(q for q in avail if q != i)]
-    return t
+def _shapes(n: int) -> dict[int, Shape]:
+    shapes = _SHAPES.get(n)
+    if shapes is None or len(shapes) > 1 << 16:  # (bounded for many threads)
+        shapes = _SHAPES[n] = {}
+    return shapes
+
+
+def _shape(shapes: dict[int, Shape], avail: int, n: int) -> Shape:
+    """For the runnable threads of mask ``avail`` among ``n``: their number k,
+    the bits a draw below k takes, and ``t`` with ``t[i]``: ``ChoiceScheduler``'s
+    order of them when thread i ran last, ``[i, *the others ascending]`` if i is
+    runnable, else all ascending; ``t[n]`` (no thread ran yet) is the latter
+    too. Made once per mask (``shapes``); read only."""
+    runnable = [i for i in range(n) if avail >> i & 1]
+    t = [runnable] * (n + 1)
+    for i in runnable:
+        t[i] = [i, *(q for q in runnable if q != i)]
+    shape = shapes[avail] = (len(runnable), _BITS[len(runnable)], t)
+    return shape
 
 
 def _replay_prefix(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from random import Random
+from typing import TypeVar
 
 from difftest.errors import UsageError
 from difftest.model.state import Reason
@@ -93,6 +94,9 @@ INITIAL_REASONS = (
 VCPU_IOCTLS = ("extint", "lapic", "init", "sipi")
 
 
+_F = TypeVar("_F")
+
+
 class ScenarioError(UsageError):
     """A scenario that does not describe a valid run."""
 
@@ -122,13 +126,14 @@ class Scenario:
 
     @property
     def thread_names(self) -> list[str]:
-        return [f"vcpu{i}" for i in range(len(self.vcpus))] + [
-            f"ioctl{i}" for i in range(len(self.ioctls))
-        ]
+        return list(_thread_names(len(self.vcpus), len(self.ioctls)))
 
     @property
     def n_ops(self) -> int:
-        return sum(len(v.program) for v in self.vcpus) + sum(len(p) for p in self.ioctls)
+        n = sum(map(len, self.ioctls))
+        for v in self.vcpus:
+            n += len(v.program)
+        return n
 
     def to_json(self) -> dict[str, object]:
         d: dict[str, object] = {
@@ -172,6 +177,12 @@ class Scenario:
             )
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ScenarioError(f"malformed scenario: {e!r}") from None
+
+
+@cache
+def _thread_names(vcpus: int, ioctls: int) -> tuple[str, ...]:
+    """``vcpu0``, ..., then ``ioctl0``, ...: formatted once per shape."""
+    return tuple([f"vcpu{i}" for i in range(vcpus)] + [f"ioctl{i}" for i in range(ioctls)])
 
 
 def _vcpu_json(v: VcpuSpec, wide: bool) -> dict[str, object]:
@@ -336,6 +347,15 @@ def _drawer(src: ChoiceSource) -> Callable[[int], int]:
     return draw
 
 
+def _frozen(cls: type[_F], fields: dict[str, object]) -> _F:
+    """An instance of the frozen dataclass ``cls`` with every field given, built
+    without its ``__init__`` (one ``object.__setattr__`` call per field, and
+    ``__post_init__``): ``generate`` makes four per run and validates itself."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
 def generate(
     src: ChoiceSource,
     *,
@@ -374,9 +394,20 @@ def generate(
             # vCPU 0 is the BSP, whose LVT0 takes ExtINT; the others half the time.
             lvt0 = i == 0 or draw(2) == 0
             intercept = bool(draw(2)) if nested else True
-            vspecs.append(VcpuSpec(prog, guest_if, lvt0=lvt0, intercept_intr=intercept))
         else:
-            vspecs.append(VcpuSpec(program=prog, guest_if=guest_if))
+            lvt0 = intercept = True
+        vspecs.append(
+            _frozen(
+                VcpuSpec,
+                {
+                    "program": prog,
+                    "guest_if": guest_if,
+                    "apic_enabled": True,
+                    "lvt0": lvt0,
+                    "intercept_intr": intercept,
+                },
+            )
+        )
     # Inhibit toggles keep the share they have in the legacy alphabet (two thirds).
     alphabet = _GEN_IOCTL_OPS if not wide else _GEN_IOCTL_OPS[:6] * 2 + _GEN_IRQ_OPS[irq_source]
     if wide and resets:
@@ -400,13 +431,18 @@ def generate(
         enable_apicv = draw(16) != 0
     elif wide:
         enable_apicv = draw(16) != 0
-    return Scenario(
-        vcpus=tuple(vspecs),
-        ioctls=tuple(iprogs),
-        initial=initial,
-        vendor=vendor,
-        extint=extint,
-        irq_source=irq_source,
-        enable_apicv=enable_apicv,
-        vgif=vgif,
+    scenario = _frozen(
+        Scenario,
+        {
+            "vcpus": tuple(vspecs),
+            "ioctls": tuple(iprogs),
+            "initial": initial,
+            "vendor": vendor,
+            "enable_apicv": enable_apicv,
+            "extint": extint,
+            "irq_source": irq_source,
+            "vgif": vgif,
+        },
     )
+    validate(scenario)
+    return scenario

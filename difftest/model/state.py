@@ -10,9 +10,67 @@ Kernel code never touches them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import IntEnum
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from difftest.engine.sync import Atomic, Mutex, RwSem
+
+_E = TypeVar("_E", bound=type[IntEnum])
+
+
+class _Members(type):
+    """The metaclass of ``members(E)``: calling, indexing, iterating and
+    ``isinstance`` go to the enum ``E`` itself."""
+
+    _enum: type[IntEnum]
+
+    def __call__(cls, *args: Any) -> Any:
+        return cls._enum(*args)
+
+    def __getitem__(cls, name: str) -> Any:
+        return cls._enum[name]
+
+    def __iter__(cls) -> Iterator[Any]:
+        return iter(cls._enum)
+
+    def __len__(cls) -> int:
+        return len(cls._enum)
+
+    def __contains__(cls, value: object) -> bool:
+        return value in cls._enum
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls._enum)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls._enum)
+
+    def __repr__(cls) -> str:
+        return repr(cls._enum)
+
+
+def members(enum: _E) -> _E:
+    """``enum`` as seen by kernel code: a class of the same name whose members
+    are plain class attributes, the very members of ``enum``. (Python 3.11's
+    ``EnumType`` defines ``__getattr__``, so every ``Mode.IN_GUEST_MODE`` goes
+    through a generic attribute hook, about 15 times as slow as a plain class
+    attribute; kernel code reads these constants at almost every step.)"""
+    ns: dict[str, Any] = {
+        "_enum": enum,
+        "__doc__": enum.__doc__,
+        "__module__": enum.__module__,
+        "__members__": enum.__members__,
+        **enum.__members__,
+    }
+    twin = _Members(enum.__name__, (), ns)
+    twin.__qualname__ = enum.__qualname__
+
+    def reduce(member: IntEnum, proto: int) -> tuple[Any, ...]:
+        return getattr, (twin, member.name)  # pickled by the module's name for it
+
+    enum.__reduce_ex__ = reduce  # type: ignore[assignment,method-assign]
+    return twin  # type: ignore[return-value]
 
 
 class Reason(IntEnum):
@@ -31,6 +89,10 @@ class Reason(IntEnum):
     SEV = 10
     LOGICAL_ID_ALIASED = 11
     PHYSICAL_ID_TOO_BIG = 12
+
+
+if not TYPE_CHECKING:
+    Reason = members(Reason)
 
 
 def bit(reason: Reason) -> int:
@@ -82,6 +144,10 @@ class Mode(IntEnum):
     EXITING_GUEST_MODE = 2
 
 
+if not TYPE_CHECKING:
+    Mode = members(Mode)
+
+
 # Request bits (arch/x86/include/asm/kvm_host.h); only those the model needs.
 KVM_REQ_EVENT = 1
 KVM_REQ_APICV_UPDATE = 2
@@ -98,6 +164,10 @@ class MpState(IntEnum):
 
     RUNNABLE = 0
     INIT_RECEIVED = 2  # wait-for-SIPI
+
+
+if not TYPE_CHECKING:
+    MpState = members(MpState)
 
 
 # The APIC access page's memslot as kvm_vcpu_gfn_to_memslot() returns it.

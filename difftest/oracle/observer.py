@@ -68,21 +68,27 @@ class Observer:
     finding: Callable[..., None]
 
     def _observe(self) -> None:
-        """Attach to the primitives and entry points of this world's kernel."""
+        """Attach to the primitives and entry points of this world's kernel.
+
+        The class's own plain functions are tapped in the world's class
+        (``class_taps``); an observed entry point that the class holds in any
+        other form is tapped here, in the instance."""
         vm = self.vm
         vm.apicv_update_lock.on_write = self._saw_apicv_write_lock
         vm.apicv_nr_irq_window_req.on_store = self._saw_irq_window_store
         self._entry_state = [(0, 0)] * len(vm.vcpus)
         # (Never through ``self.__dict__``: materialising the instance dictionary
         # would slow down every attribute access of the kernel code on the world.)
-        for name, hook, fn, tapped in _class_taps(type(self)):
+        for name, hook in _instance_taps(type(self)):
             bound = getattr(self, name, None)
-            if bound is None:
-                continue
-            if tapped is not None and getattr(bound, "__func__", None) is fn:
-                setattr(self, name, types.MethodType(tapped, self))
-            else:  # not the class's plain function: tap whatever the world has
+            if bound is not None:
                 setattr(self, name, types.MethodType(_tap(bound, getattr(self, hook)), self))
+
+    def _untap(self) -> None:
+        """Remove the taps ``_observe`` made in the instance (``World.retire``)."""
+        for name, _ in _instance_taps(type(self)):
+            if type(self.__dict__.get(name)) is types.MethodType:
+                delattr(self, name)
 
     # -- entry points -----------------------------------------------------
 
@@ -174,25 +180,45 @@ class Observer:
         return bool(others & self.vm.apicv_inhibit_reasons & ~touched)
 
 
-# Per implementation class: (name, hook, the class's attribute, the tap of that
-# plain function or None), made at the class's first world (classes are not
-# changed once they run).
-_TAPS: dict[type, list[tuple[str, str, Any, Any]]] = {}
+# Per implementation class: its observed entry points' taps, made once (classes
+# are not changed once they run); and every tap made, to tell one from the rest.
+_TAPS: dict[type, dict[str, Any]] = {}
+_TAPPED: set[Any] = set()
 
 
-def _class_taps(cls: type) -> list[tuple[str, str, Any, Any]]:
-    """The taps of ``cls``'s observed entry points, made once per class: for a
-    plain function and hook of the class, an unbound ``tapped(self, ...)`` that
-    tells the hook then returns what the function returns (bound to each world
-    with no new closure); otherwise None, and the world taps its bound method."""
+def class_taps(cls: type) -> dict[str, Any]:
+    """The taps of ``cls``'s observed entry points, by name: for a plain function
+    and hook of the class, an unbound ``tapped(self, ...)`` that tells the hook
+    then returns what the function returns. The world's class (``vendor_class``)
+    holds them as methods; the world taps any other observed entry point itself."""
     taps = _TAPS.get(cls)
     if taps is None:
-        taps = _TAPS[cls] = []
+        taps = _TAPS[cls] = {}
         for name, hook in OBSERVED_CALLS.items():
             fn, hk = getattr(cls, name, None), getattr(cls, hook, None)
-            plain = type(fn) is types.FunctionType and type(hk) is types.FunctionType
-            taps.append((name, hook, fn, _tap_unbound(fn, hk) if plain else None))
+            if type(fn) is types.FunctionType and type(hk) is types.FunctionType:
+                if fn in _TAPPED:  # already the tap of a base class's world class
+                    continue
+                taps[name] = _tap_unbound(fn, hk)
+                _TAPPED.add(taps[name])
     return taps
+
+
+# Per world class: the observed entry points its class does not tap.
+_UNTAPPED: dict[type, list[tuple[str, str]]] = {}
+
+
+def _instance_taps(cls: type) -> list[tuple[str, str]]:
+    """(name, hook) of the observed entry points that a world of class ``cls``
+    taps itself: those whose class attribute is not a tap (``class_taps``)."""
+    names = _UNTAPPED.get(cls)
+    if names is None:
+        names = _UNTAPPED[cls] = [
+            (name, hook)
+            for name, hook in OBSERVED_CALLS.items()
+            if getattr(cls, name, None) not in _TAPPED
+        ]
+    return names
 
 
 def _tap_unbound(fn: Callable[..., Any], hook: Callable[..., None]) -> Callable[..., Any]:

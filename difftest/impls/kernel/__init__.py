@@ -20,22 +20,36 @@ from difftest.model.scenario import Scenario
 class Kernel(X86, X86ApicBase, X86Reset, Irq, KvmMain, Mmu, Svm, Vmx, Hardware, World):
     """kvm_x86_ops dispatch by vendor; everything else is inherited."""
 
+    # svm_x86_ops / vmx_x86_ops: each world's class for its vendor (``World``)
+    # has the vendor's function under the generic name, as a method of its own.
+    X86_OPS = {
+        "svm": {
+            "enable_irq_window": "svm_enable_irq_window",
+            "inject_irq": "svm_inject_irq",
+            "interrupt_allowed": "svm_interrupt_allowed",
+            "cancel_injection": "svm_cancel_injection",
+            "vcpu_reset": "svm_vcpu_reset",
+            "leave_nested": "svm_leave_nested",
+            "apic_init_signal_blocked": "svm_apic_init_signal_blocked",
+        },
+        "vmx": {
+            "enable_irq_window": "vmx_enable_irq_window",
+            "inject_irq": "vmx_inject_irq",
+            "interrupt_allowed": "vmx_interrupt_allowed",
+            "cancel_injection": "vmx_cancel_injection",
+            "vcpu_reset": "vmx_vcpu_reset",
+            "leave_nested": "vmx_leave_nested",
+            "apic_init_signal_blocked": "vmx_apic_init_signal_blocked",
+        },
+    }
+
     def __init__(self, scenario: Scenario) -> None:
         super().__init__(scenario)
         svm = scenario.vendor == "svm"
         self.exit_handlers = SVM_EXIT_HANDLERS if svm else VMX_EXIT_HANDLERS
-        self.enable_irq_window = self.svm_enable_irq_window if svm else self.vmx_enable_irq_window
-        self.inject_irq = self.svm_inject_irq if svm else self.vmx_inject_irq
-        self.interrupt_allowed = self.svm_interrupt_allowed if svm else self.vmx_interrupt_allowed
-        self.cancel_injection = self.svm_cancel_injection if svm else self.vmx_cancel_injection
-        self.vcpu_reset = self.svm_vcpu_reset if svm else self.vmx_vcpu_reset
-        self.leave_nested = self.svm_leave_nested if svm else self.vmx_leave_nested
         # svm_hardware_setup(): AVIC on a host without x2AVIC (the model's AMD host)
         # keeps AVIC for the doorbell while a vCPU is in x2APIC mode.
         self.allow_apicv_in_x2apic_without_x2apic_virtualization = svm and scenario.enable_apicv
-        self.apic_init_signal_blocked = (
-            self.svm_apic_init_signal_blocked if svm else self.vmx_apic_init_signal_blocked
-        )
 
 
 __all__ = ["Kernel", "set_or_clear_apicv_inhibit"]

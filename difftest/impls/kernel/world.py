@@ -8,6 +8,8 @@ live in the sibling modules, named as in the kernel; Python mangles a leading
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from difftest.engine.points import Kfunc, Point
 from difftest.model.scenario import Scenario, parse_ioctl
 from difftest.model.state import (
@@ -22,7 +24,7 @@ from difftest.model.state import (
 )
 from difftest.oracle import spec
 from difftest.oracle.findings import SEVERITY, Finding, Kind
-from difftest.oracle.observer import Observer
+from difftest.oracle.observer import Observer, class_taps
 
 
 class World(Observer):
@@ -39,6 +41,19 @@ class World(Observer):
     #: The implementation claims not to take apicv_update_lock for write for
     #: IRQWIN while another reason inhibits APICv.
     lazy_irqwin = False
+    #: kvm_x86_ops by vendor: generic name -> the vendor's function (``Kernel``).
+    X86_OPS: ClassVar[dict[str, dict[str, str]]] = {}
+
+    def __new__(cls, scenario: Scenario, *args: Any, **kwargs: Any) -> World:
+        """A world is an instance of ``cls``'s class for the scenario's vendor
+        (``vendor_class``): its vendor dispatch and the observer's taps are
+        methods of that class, not bound methods in the instance, so a world
+        refers back to itself only through what ``retire`` drops and is freed as
+        soon as its run's result is, not by the cycle collector."""
+        sub = _VENDOR_CLASSES.get((cls, scenario.vendor))
+        if sub is None:
+            sub = vendor_class(cls, scenario.vendor)
+        return object.__new__(sub)
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
@@ -105,6 +120,18 @@ class World(Observer):
 
     def halted(self) -> bool:
         return self._bug
+
+    def retire(self) -> None:
+        """The run is over: the observer stops watching the primitives and the
+        locks drop their scheduling points, the only references from the world's
+        objects back to themselves (the world stays readable; no kernel code may
+        run on it afterwards)."""
+        vm = self.vm
+        vm.apicv_update_lock.on_write = None
+        vm.apicv_nr_irq_window_req.on_store = None
+        for lock in (vm.apicv_update_lock, vm.mmu_lock, vm.pit_lock, vm.slots_lock):
+            lock.points = ()
+        self._untap()
 
     def on_stuck(self, kind: str, detail: str) -> None:
         k = Kind.DEADLOCK if kind == "deadlock" else Kind.STEP_BUDGET
@@ -253,3 +280,23 @@ class World(Observer):
             if (v.init_pending or v.sipi_pending) and self._wfs_wakeup(v):
                 return False
         return True
+
+
+# (implementation class, vendor) -> the class its worlds for that vendor have.
+_VENDOR_CLASSES: dict[tuple[type, str], type] = {}
+
+
+def vendor_class(cls: type[World], vendor: str) -> type[World]:
+    """``cls`` for ``vendor``: a subclass of the same name whose generic
+    kvm_x86_ops entries (``X86_OPS``) are the vendor's functions, and whose
+    observed entry points are the observer's taps (``class_taps``). Made once
+    per class and vendor; classes are not changed once they run."""
+    ns: dict[str, Any] = {"__slots__": (), "__module__": cls.__module__, "__doc__": cls.__doc__}
+    ns.update(class_taps(cls))
+    for generic, fn in cls.X86_OPS.get(vendor, {}).items():
+        # the attribute as the class holds it (a staticmethod stays one)
+        ns[generic] = ns.get(fn) or next(c.__dict__[fn] for c in cls.__mro__ if fn in c.__dict__)
+    sub = type(cls.__name__, (cls,), ns)
+    sub.__qualname__ = cls.__qualname__
+    _VENDOR_CLASSES[cls, vendor] = sub
+    return sub
