@@ -125,7 +125,7 @@ def dpor_rows() -> None:
             if naive and optimal:
                 n = explore(load(impl), s, reduce=False, stop_on_bug=False)
                 nv = f"{n.stats.complete} ({n.stats.complete / st.complete:.0f}x)"
-            tag = " bug" if o.counterexample else ""
+            tag = f" bug, {o.preemptions} preemption(s)" if o.counterexample else ""
             blocked = (st.complete + st.sleep_blocked) / st.classes if st.classes else 0.0
             kind = "optimal" if optimal else "FG"
             print(

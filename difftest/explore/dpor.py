@@ -11,7 +11,11 @@ every state, with the predicate's reads as its footprint, so that the order of
 two acquisitions is reversed even though the second one only runs after the
 release. When an execution ends with threads still pending (a bug halted it, a
 deadlock, the step budget), their next steps are unknown and are treated as
-conflicting with everything.
+conflicting with everything, and the step that halted it conflicts with every
+step (run before it, another thread's step changes the final state).
+
+``explore --dpor`` runs ``odpor`` (optimal DPOR, wakeup trees) instead; this
+explorer stays for naive enumeration (``reduce=False``) and for comparison.
 
 With a preemption bound the search only runs schedules with at most that many
 preemptions (switching away from a thread that could still run). DPOR's

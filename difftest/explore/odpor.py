@@ -12,22 +12,23 @@ Branches of the wakeup tree are run before free choices, so a redundant
 schedule is never started, not merely abandoned.
 
 The paper assumes steps that are never disabled and whose accesses do not depend
-on the values read. Neither holds here, so two facts about a step are checked
-before it is moved in front of e (into the state ``pre(E, e).notdep``):
+on the values read. Neither holds here, so two facts about e' are checked before
+it is moved in front of e (into the state ``pre(E, e).notdep``), from the values
+each step overwrote and read (``track``):
 
-* it behaves as it did (the same footprint) when nothing removed with e, that is
-  e and what depends on it, wrote what it read; otherwise its footprint is
-  unknown and conflicts with everything;
-* it is enabled when its ``ready`` predicate read nothing the removed steps
-  wrote, or when its thread, waiting at the same step, was enabled right before
-  e and no step kept in ``notdep`` wrote what the predicate reads.
+* it keeps its footprint when every location it read holds the same value there
+  (where e or a step depending on it wrote, the value the first of them found);
+  otherwise its footprint is unknown and conflicts with everything;
+* it is enabled when its ``ready`` predicate read the same values, or else when
+  the predicate says so in the world set back to that state (every location the
+  removed steps and e' wrote gets that value, and is restored afterwards).
 
-A race whose reversal cannot be shown enabled (a lock release against the
-acquisition that waited for it) is handled as in ``dpor``: every thread enabled
-before e gets a branch there, and the search goes on to an earlier conflicting
-step where it is enabled (Flanagan and Godefroid's co-enabled race, here the
-holder's acquisition). A step blocked on its predicate is checked at every state
-with the predicate's reads, as in ``dpor``.
+A release against the acquisition that waited for it is then disabled, and the
+race reversed is the next earlier conflicting step where e' is enabled: the
+holder's acquisition (Flanagan and Godefroid's co-enabled race). Only where the
+predicate cannot be asked (a container changed as a whole) does it fall back to
+``dpor``'s backtrack points. A step blocked on its predicate is checked at every
+state with the predicate's reads, as in ``dpor``.
 """
 
 from __future__ import annotations
@@ -120,7 +121,6 @@ class OptimalExplorer(Explorer):
         self.cur_preds: list[frozenset[str] | None] = []
         self.cur_point: Point | None = None
         self.points: list[Point | None] = []
-        self.last_of: list[int] = [-1] * self.n  # each thread's last step index
 
     def next_task(self, runnable: Sequence[int], current: int | None) -> int:
         k = self.k
@@ -219,7 +219,6 @@ class OptimalExplorer(Explorer):
         self.cur_preds.append(self.cur_pred)
         self.points.append(self.cur_point)
         self.tclock[tid] = clock
-        self.last_of[tid] = i
         if self.reduce and i >= self.replay - 1:
             self._races(i, deps)
 
