@@ -3,10 +3,12 @@
 
     python benchmarks/explore.py [--seeds N] [--stateful-only]
 
-For each configuration: DPOR's executions, complete executions, equivalence
-classes, executions per class (1.0 is the limit), executions per class counting
-sleep-set-blocked ones, and seconds, next to naive enumeration where it is small
-enough. Then the stateful search (``explore``'s default) on the same
+For each configuration, with Flanagan and Godefroid's DPOR ("FG", ``dpor``) and
+optimal DPOR (``odpor``, what ``explore --dpor`` runs): executions, complete
+executions, sleep-set-blocked ones, equivalence classes, executions per class
+(1.0 is the limit), the same counting blocked executions (the wasted work
+optimal DPOR removes) and CPU seconds, next to naive enumeration where it is
+small enough. Then the stateful search (``explore``'s default) on the same
 configurations and on Sean's: states, executions, CPU seconds, plain and with
 sleep sets. Then the share of seeds whose single schedule shows a bug, for
 uniform random choice and PCT (depth 2..4, k from a non-preemptive run).
@@ -109,22 +111,28 @@ def stateful_rows() -> None:
 
 def dpor_rows() -> None:
     print(
-        f"{'impl':18s} {'configuration':30s} {'execs':>7s} {'complete':>8s} {'classes':>7s} "
-        f"{'exec/class':>10s} {'+blocked':>8s} {'s':>6s}  naive complete"
+        f"{'impl':18s} {'configuration':30s} {'DPOR':8s} {'execs':>6s} {'complete':>8s} "
+        f"{'blocked':>7s} {'classes':>7s} {'exec/class':>10s} {'+blocked':>8s} {'cpu s':>6s}"
+        "  naive complete"
     )
     for impl, name, s, naive in CONFIGS:
-        o = explore(load(impl), s, preemptions=2 if "bug" in name else None)
-        st = o.stats
-        nv = ""
-        if naive:
-            n = explore(load(impl), s, reduce=False, stop_on_bug=False)
-            nv = f"{n.stats.complete} ({n.stats.complete / st.complete:.0f}x)"
-        tag = " bug" if o.counterexample else ""
-        blocked = (st.complete + st.sleep_blocked) / st.classes if st.classes else 0.0
-        print(
-            f"{impl:18s} {name:30s} {st.executions:7d} {st.complete:8d} {st.classes:7d} "
-            f"{st.per_class:10.2f} {blocked:8.2f} {st.seconds:6.2f}  {nv}{tag}"
-        )
+        for optimal in (False, True):
+            t0 = time.process_time()
+            o = explore(load(impl), s, preemptions=2 if "bug" in name else None, optimal=optimal)
+            dt = time.process_time() - t0
+            st = o.stats
+            nv = ""
+            if naive and optimal:
+                n = explore(load(impl), s, reduce=False, stop_on_bug=False)
+                nv = f"{n.stats.complete} ({n.stats.complete / st.complete:.0f}x)"
+            tag = f" bug, {o.preemptions} preemption(s)" if o.counterexample else ""
+            blocked = (st.complete + st.sleep_blocked) / st.classes if st.classes else 0.0
+            kind = "optimal" if optimal else "FG"
+            print(
+                f"{impl:18s} {name:30s} {kind:8s} {st.executions:6d} {st.complete:8d} "
+                f"{st.sleep_blocked:7d} {st.classes:7d} {st.per_class:10.2f} {blocked:8.2f} "
+                f"{dt:6.2f}  {nv}{tag}"
+            )
 
 
 def detection(seeds: int) -> None:

@@ -11,7 +11,11 @@ every state, with the predicate's reads as its footprint, so that the order of
 two acquisitions is reversed even though the second one only runs after the
 release. When an execution ends with threads still pending (a bug halted it, a
 deadlock, the step budget), their next steps are unknown and are treated as
-conflicting with everything.
+conflicting with everything, and the step that halted it conflicts with every
+step (run before it, another thread's step changes the final state).
+
+``explore --dpor`` runs ``odpor`` (optimal DPOR, wakeup trees) instead; this
+explorer stays for naive enumeration (``reduce=False``) and for comparison.
 
 With a preemption bound the search only runs schedules with at most that many
 preemptions (switching away from a thread that could still run). DPOR's
@@ -199,6 +203,7 @@ class Explorer:
             return
         fp = self.tracker.stop()
         assert fp is not None
+        fp.halts = self.tracker.where["world"].halted()
         i = self.k - 1
         node = self.nodes[i]
         node.fp = fp
@@ -368,14 +373,19 @@ def explore(
     collect: bool = False,
     deadline: float | None = None,
     max_executions: int | None = None,
+    optimal: bool = False,
 ) -> Outcome:
     """DPOR over one scenario; with ``preemptions`` P, bounds 0..P in turn so the
-    first counterexample has the fewest preemptions any bounded search finds."""
+    first counterexample has the fewest preemptions any bounded search finds.
+    ``optimal``: wakeup trees (``odpor``) instead of backtrack sets."""
+    from difftest.explore.odpor import OptimalExplorer
+
+    cls = OptimalExplorer if optimal and reduce else Explorer
     bounds: list[int | None] = [None] if preemptions is None else list(range(preemptions + 1))
     total = Stats()
     last = None
     for b in bounds:
-        ex = Explorer(
+        ex = cls(
             impl,
             scenario,
             reduce=reduce,

@@ -24,19 +24,37 @@ from difftest.model.state import VM, VCpu
 _SCAFFOLD = frozenset({"current", "now"})
 
 
+# The value of a location that is not known (a container changed as a whole).
+UNKNOWN = object()
+# A dict key that is not there.
+ABSENT = object()
+
+
 class Footprint:
     """Locations read, written, and "touched" (an element of a container was
     written: conflicts with a read of the whole container, not with another
-    element's write)."""
+    element's write).
 
-    __slots__ = ("reads", "writes", "touches")
+    ``old`` holds each written location's value before the step wrote it, and
+    ``values`` (only when the tracker was asked for values) each read location's
+    value, so that optimal DPOR can tell whether a step moved in front of others
+    would see what it saw (``odpor``). ``halts``: see ``__init__``."""
+
+    __slots__ = ("reads", "writes", "touches", "old", "values", "halts")
 
     def __init__(self) -> None:
         self.reads: set[str] = set()
         self.writes: set[str] = set()
         self.touches: set[str] = set()
+        self.old: dict[str, object] = {}
+        self.values: dict[str, object] | None = None
+        # The step ended the execution (a bug halted it): whatever another thread
+        # does before it changes the final state, so it conflicts with every step.
+        self.halts = False
 
     def conflicts(self, other: Footprint) -> bool:
+        if self.halts or other.halts:
+            return True
         w, ow = self.writes, other.writes
         if w and not (w.isdisjoint(other.reads) and w.isdisjoint(ow)):
             return True
@@ -57,9 +75,13 @@ class Tracker:
 
     def __init__(self) -> None:
         self.fp: Footprint | None = None
+        # owner label -> instrumented object or container (of the current world)
+        self.where: dict[str, Any] = {}
 
-    def start(self) -> Footprint:
+    def start(self, values: bool = False) -> Footprint:
         self.fp = Footprint()
+        if values:
+            self.fp.values = {}
         return self.fp
 
     def stop(self) -> Footprint | None:
@@ -69,6 +91,20 @@ class Tracker:
 
 def _label(obj: object) -> str:
     return object.__getattribute__(obj, "_dt_label")
+
+
+def _saw(fp: Footprint, label: str, value: object) -> None:
+    """Record the value a read saw, unless the step wrote the location first."""
+    assert fp.values is not None
+    if label not in fp.values and label not in fp.writes:
+        fp.values[label] = value
+
+
+def _wrote(fp: Footprint, label: str, old: object) -> None:
+    """Record a write and, at the step's first write there, the value before it."""
+    if label not in fp.writes:
+        fp.writes.add(label)
+        fp.old[label] = old
 
 
 class TrackedList(list):
@@ -81,24 +117,33 @@ class TrackedList(list):
     def _r(self, i: object = None) -> None:
         fp = self._dt_tracker.fp
         if fp is not None:
+            shape = self._dt_label + "~"
+            fp.reads.add(shape)
             if isinstance(i, int):
-                n = len(self)
-                fp.reads.add(f"{self._dt_label}[{i % n if n else i}]")
-                fp.reads.add(self._dt_label + "~")
+                n = len(self)  # tracked: an element read also reads the whole list
+                at = f"{self._dt_label}[{i % n if n else i}]"
+                fp.reads.add(at)
+                if fp.values is not None and -n <= i < n:
+                    _saw(fp, at, list.__getitem__(self, i))
             else:
+                n = list.__len__(self)
                 fp.reads.add(self._dt_label)
-                fp.reads.add(self._dt_label + "~")
+                if fp.values is not None:
+                    _saw(fp, self._dt_label, tuple(list.__iter__(self)))
+            if fp.values is not None:
+                _saw(fp, shape, n)
 
     def _w(self, i: object = None) -> None:
         fp = self._dt_tracker.fp
         if fp is not None:
             if isinstance(i, int):
                 n = len(self)
-                fp.writes.add(f"{self._dt_label}[{i % n if n else i}]")
+                at = f"{self._dt_label}[{i % n if n else i}]"
+                _wrote(fp, at, list.__getitem__(self, i) if -n <= i < n else UNKNOWN)
                 fp.touches.add(self._dt_label)
             else:
-                fp.writes.add(self._dt_label)
-                fp.writes.add(self._dt_label + "~")
+                _wrote(fp, self._dt_label, UNKNOWN)
+                _wrote(fp, self._dt_label + "~", UNKNOWN)
 
     def __getitem__(self, i: Any) -> Any:
         self._r(i)
@@ -164,15 +209,19 @@ class TrackedDict(dict):
     def _key(self, op: str, k: object) -> None:
         fp = self._dt_tracker.fp
         if fp is not None:
+            at = f"{self._dt_label}[{k!r}]"
             if op == "r":
-                fp.reads.add(f"{self._dt_label}[{k!r}]")
+                fp.reads.add(at)
                 fp.reads.add(self._dt_label + "~")
+                if fp.values is not None:
+                    _saw(fp, at, dict.get(self, k, ABSENT))
+                    _saw(fp, self._dt_label + "~", tuple(dict.keys(self)))
             else:
-                fp.writes.add(f"{self._dt_label}[{k!r}]")
+                _wrote(fp, at, dict.get(self, k, ABSENT))
                 fp.touches.add(self._dt_label)
                 # adding a key changes the key set
                 if not dict.__contains__(self, k):
-                    fp.writes.add(self._dt_label + "~")
+                    _wrote(fp, self._dt_label + "~", tuple(dict.keys(self)))
 
     def __getitem__(self, k: Any) -> Any:
         self._key("r", k)
@@ -198,11 +247,14 @@ def _dict_method(name: str, write: bool) -> Any:
         fp = self._dt_tracker.fp
         if fp is not None:
             if write:
-                fp.writes.add(self._dt_label)
-                fp.writes.add(self._dt_label + "~")
+                _wrote(fp, self._dt_label, UNKNOWN)
+                _wrote(fp, self._dt_label + "~", UNKNOWN)
             else:
                 fp.reads.add(self._dt_label)
                 fp.reads.add(self._dt_label + "~")
+                if fp.values is not None:
+                    _saw(fp, self._dt_label, tuple(dict.items(self)))
+                    _saw(fp, self._dt_label + "~", tuple(dict.keys(self)))
         return base(self, *a, **k)
 
     method.__name__ = name
@@ -248,13 +300,22 @@ def _tracked_class(cls: type) -> type:
             and name not in _SCAFFOLD
             and (slotted or name in object.__getattribute__(self, "__dict__"))
         ):
-            t.fp.reads.add(f"{_LABELS[id(self)]}.{name}")
+            label = f"{_LABELS[id(self)]}.{name}"
+            t.fp.reads.add(label)
+            if t.fp.values is not None:
+                _saw(t.fp, label, v)
         return v
 
     def setattr_(self: Any, name: str, value: Any) -> None:
         t = _TRACKERS.get(id(self))
         if t is not None and t.fp is not None and name not in _SCAFFOLD:
-            t.fp.writes.add(f"{_LABELS[id(self)]}.{name}")
+            label = f"{_LABELS[id(self)]}.{name}"
+            if label not in t.fp.writes:
+                try:
+                    old = object.__getattribute__(self, name)
+                except AttributeError:
+                    old = ABSENT
+                _wrote(t.fp, label, old)
         object.__setattr__(self, name, value)
 
     ns: dict[str, Any] = {"__getattribute__": getattribute, "__setattr__": setattr_}
@@ -279,11 +340,13 @@ def _wrap(value: Any, label: str, tracker: Tracker, keep: list[Any]) -> Any:
         new = TrackedList(_wrap(x, f"{label}[{i}]", tracker, keep) for i, x in enumerate(value))
         new._dt_label = label
         new._dt_tracker = tracker
+        tracker.where[label] = new
         return new
     if type(value) is dict:
         new_d = TrackedDict(value)
         new_d._dt_label = label
         new_d._dt_tracker = tracker
+        tracker.where[label] = new_d
         return new_d
     if value is None or isinstance(value, (int, str, float, tuple, frozenset, bytes)):
         return value
@@ -303,6 +366,7 @@ def _instrument_obj(obj: Any, label: str, tracker: Tracker, keep: list[Any]) -> 
         label = f"atomic:{obj.name}"
     _TRACKERS[id(obj)] = tracker
     _LABELS[id(obj)] = label
+    tracker.where[label] = obj
     keep.append(obj)
     names = (
         [n for c in type(obj).__mro__ for n in getattr(c, "__slots__", ())]
@@ -322,8 +386,72 @@ def _instrument_obj(obj: Any, label: str, tracker: Tracker, keep: list[Any]) -> 
 def instrument(world: Any, tracker: Tracker) -> list[Any]:
     """Instrument ``world`` in place; returns the objects to ``release`` after the run."""
     keep: list[Any] = []
+    tracker.where = {}
     _instrument_obj(world, "world", tracker, keep)
     return keep
+
+
+Undo = list[tuple[Any, Any, Any]]
+
+
+def patch(tracker: Tracker, values: dict[str, object]) -> Undo | None:
+    """Set tracked locations to ``values`` without logging; the undo list for
+    ``unpatch``, or None (nothing set) if some location cannot be set: a
+    container changed as a whole, or an attribute that did not exist."""
+    todo: list[tuple[Any, Any, Any]] = []
+    for label, value in values.items():
+        if value is UNKNOWN:
+            return None
+        if label.endswith("~"):
+            continue  # a key set: follows from the keys
+        if label.endswith("]"):
+            cut = label.rindex("[")
+            c, key = tracker.where.get(label[:cut]), label[cut + 1 : -1]
+            if isinstance(c, TrackedList):
+                todo.append((c, int(key), value))
+            elif isinstance(c, TrackedDict):
+                keys = [k for k in dict.keys(c) if repr(k) == key]
+                if not keys:
+                    return None  # the key was added and removed: not followed
+                todo.append((c, keys[0], value))
+            else:
+                return None
+        else:
+            cut = label.rindex(".")
+            owner = tracker.where.get(label[:cut])
+            if owner is None or value is ABSENT:
+                return None
+            todo.append((owner, label[cut + 1 :], value))
+    undo: Undo = []
+    for where, key, value in todo:
+        undo.append((where, key, _get(where, key)))
+        _set(where, key, value)
+    return undo
+
+
+def unpatch(undo: Undo) -> None:
+    for where, key, value in reversed(undo):
+        _set(where, key, value)
+
+
+def _get(where: Any, key: Any) -> Any:
+    if isinstance(where, TrackedList):
+        return list.__getitem__(where, key)
+    if isinstance(where, TrackedDict):
+        return dict.get(where, key, ABSENT)
+    return object.__getattribute__(where, key)
+
+
+def _set(where: Any, key: Any, value: Any) -> None:
+    if isinstance(where, TrackedList):
+        list.__setitem__(where, key, value)
+    elif isinstance(where, TrackedDict):
+        if value is ABSENT:
+            dict.pop(where, key, None)
+        else:
+            dict.__setitem__(where, key, value)
+    else:
+        object.__setattr__(where, key, value)
 
 
 def release(keep: list[Any]) -> None:

@@ -5,9 +5,9 @@ preemptions (every step that preempts waits for the round of its preemption
 count): a shallow bug is found about as fast as a bounded search finds it, and
 a clean finish is a proof over every schedule.
 With ``--preemptions P`` it stops at P: a clean finish is a proof within the
-bound. ``--dpor`` runs stateless DPOR instead (bounded DPOR is not complete
-within its bound, so a clean bounded run is not a proof); ``--naive``
-enumerates every schedule. ``--pct RUNS`` samples PCT schedules and prints the
+bound. ``--dpor`` runs stateless optimal DPOR instead (``difftest.explore.odpor``;
+bounded DPOR is not complete within its bound, so a clean bounded run is not a
+proof); ``--naive`` enumerates every schedule. ``--pct RUNS`` samples PCT schedules and prints the
 paper's probability bound.
 
 Exit status: 0 clean (a proof, or as far as the method stated goes), 1 a bug,
@@ -100,7 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     m.add_argument(
         "--dpor",
         action="store_true",
-        help="stateless DPOR instead of the stateful search (bounded: not a proof)",
+        help="stateless optimal DPOR (wakeup trees) instead of the stateful search "
+        "(bounded: not a proof)",
     )
     m.add_argument(
         "--naive",
@@ -298,6 +299,7 @@ def _search(
             deadline=deadline,
             reduce=not a.naive,
             max_executions=left,
+            optimal=True,
         )
     return explore_stateful(
         impl,

@@ -8,6 +8,7 @@ live in the sibling modules, named as in the kernel; Python mangles a leading
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 from difftest.engine.points import Kfunc, Point
@@ -301,7 +302,7 @@ def vendor_class(cls: type[World], vendor: str) -> type[World]:
     ns.update(class_taps(cls))
     for generic, fn in cls.X86_OPS.get(vendor, {}).items():
         # the attribute as the class holds it (a staticmethod stays one)
-        ns[generic] = ns.get(fn) or next(c.__dict__[fn] for c in cls.__mro__ if fn in c.__dict__)
+        ns[generic] = ns[fn] if fn in ns else inspect.getattr_static(cls, fn)
     sub = type(cls.__name__, (cls,), ns)
     sub.__qualname__ = cls.__qualname__
     _VENDOR_CLASSES[cls, vendor] = sub
