@@ -265,9 +265,10 @@ class VCpu:
         # entered yet; new events wait for that entry (-EBUSY).
         self.nested_run_pending = False
         # TPR, for the model's one LAPIC vector: "high" masks it. The local APIC's
-        # TASKPRI (what KVM decides with), VMCB int_ctl's V_TPR (what the CPU
-        # uses: CR8, and AVIC's delivery), INTERCEPT_CR8_WRITE, and the operand
-        # of an intercepted MOV to CR8 (decoded by cr_interception()).
+        # TASKPRI (what KVM decides with; on VMX also what the CPU uses), VMCB
+        # int_ctl's V_TPR (what an SVM CPU uses: CR8, and AVIC's delivery),
+        # INTERCEPT_CR8_WRITE (VMX: an armed TPR_THRESHOLD), and the operand of an
+        # intercepted MOV to CR8 (decoded by cr_interception()).
         self.tpr_high = False
         self.v_tpr_high = False
         self.cr8_intercept = False

@@ -114,7 +114,7 @@ class Hardware:
             vcpu.v_tpr_high = high
         else:
             below = not high and vcpu.tpr_high and vcpu.cr8_intercept
-            vcpu.tpr_high = vcpu.v_tpr_high = high
+            vcpu.tpr_high = high
             if below and not vcpu.apicv_active:
                 return "tpr_below_threshold", True
         self._avic_deliver(vcpu)
@@ -138,9 +138,11 @@ class Hardware:
     def _avic_deliver(self, vcpu: VCpu) -> None:
         """APICv/AVIC delivers a vIRR interrupt itself once L1's IF allows it; the
         guest's handler EOIs it. No window and no exit are involved."""
+        # The CPU's TPR: V_TPR on SVM; on VMX the virtual-APIC page's, TASKPRI itself.
+        masked = vcpu.v_tpr_high if self.vm.vendor == "svm" else vcpu.tpr_high
         if (
             vcpu.lapic_irr
-            and not vcpu.v_tpr_high  # the CPU's TPR
+            and not masked
             and vcpu.apicv_active
             and vcpu.guest_if
             and vcpu.gif
