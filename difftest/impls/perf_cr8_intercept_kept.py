@@ -14,7 +14,7 @@ cr8-intercept; with the older TPR sync as well it is a bug
 
 from __future__ import annotations
 
-from difftest.engine.points import Kfunc
+from difftest.engine.points import Kfunc, wr
 from difftest.impls.final import Final
 from difftest.model.state import VCpu
 
@@ -22,14 +22,21 @@ from difftest.model.state import VCpu
 class PerfCr8InterceptKept(Final):
     name = "perf-cr8-intercept-kept"
 
-    def avic_refresh_apicv_exec_ctrl(self, vcpu: VCpu) -> None:
-        # mutation: avic_activate_vmcb()/avic_deactivate_vmcb() keep the CR8 intercept
-        return
+    def avic_activate_vmcb(self, vcpu: VCpu) -> None:
+        return  # mutation: INTERCEPT_CR8_WRITE left as it is
 
-    def init_vmcb_cr8(self, vcpu: VCpu, activated: bool) -> None:
+    def avic_deactivate_vmcb(self, vcpu: VCpu) -> None:
+        return  # mutation: INTERCEPT_CR8_WRITE left as it is
+
+    def init_vmcb(self, vcpu: VCpu) -> Kfunc:
+        yield wr("init_vmcb: int_ctl = V_INTR_MASKING_MASK", f"{vcpu.name}.vmcb")
+        vcpu.v_irq = False
         vcpu.v_tpr_high = False
         if not vcpu.apicv_active:  # mutation: if (!kvm_vcpu_apicv_active(vcpu))
             vcpu.cr8_intercept = True
+        if vcpu.apicv_active:
+            yield from self.avic_init_vmcb(vcpu)
+        vcpu.gif = True  # enable_gif(svm)
 
     def cr8_write_interception(self, vcpu: VCpu) -> Kfunc:
         # mutation: no WARN_ON_ONCE(kvm_vcpu_apicv_active(vcpu))

@@ -39,7 +39,7 @@ class Hardware:
             result = self._immediate_exit(vcpu)
         else:
             result = self._guest(vcpu, op)
-        if svm:
+        if svm and vcpu.v_tpr_high != vcpu.tpr_high:  # else it would write the same TPR
             yield from self.sync_cr8_to_lapic(vcpu)
         if vcpu.guest_mode:  # svm_vcpu_run(): L2 has been entered
             vcpu.nested_run_pending = False

@@ -129,15 +129,15 @@ class Svm:
 
     def init_vmcb(self, vcpu: VCpu) -> Kfunc:
         """``control->int_ctl = V_INTR_MASKING_MASK`` drops V_IRQ and V_TPR; init_vmcb()
-        only ever sets intercepts, so INTERCEPT_VINTR stays as it was; the CR8 write
-        intercept as the TPR code says; enable_gif() last."""
+        only ever sets intercepts, so INTERCEPT_VINTR stays as it was, and it sets
+        INTERCEPT_CR8_WRITE (87d0f901a9bd: always), which avic_init_vmcb() lifts
+        with AVIC; enable_gif() last."""
         yield wr("init_vmcb: int_ctl = V_INTR_MASKING_MASK", f"{vcpu.name}.vmcb")
         vcpu.v_irq = False
-        activated = False
+        vcpu.v_tpr_high = False
+        vcpu.cr8_intercept = True  # svm_set_intercept(svm, INTERCEPT_CR8_WRITE)
         if vcpu.apicv_active:
-            yield rd("avic_init_vmcb: kvm_apicv_activated", "kvm.apicv_inhibit_reasons")
-            activated = self.kvm_apicv_activated()
-        self.init_vmcb_cr8(vcpu, activated)
+            yield from self.avic_init_vmcb(vcpu)
         vcpu.gif = True  # enable_gif(svm)
 
     def nested_svm_vmrun(self, vcpu: VCpu) -> Kfunc:

@@ -13,7 +13,7 @@ The legacy model has no TPR (its scenarios have no TPR operations).
 
 from __future__ import annotations
 
-from difftest.engine.points import Kfunc
+from difftest.engine.points import Kfunc, rd
 from difftest.model.state import KVM_REQ_EVENT, VCpu
 
 
@@ -78,21 +78,29 @@ class Tpr:
         return False
 
     def avic_refresh_apicv_exec_ctrl(self, vcpu: VCpu) -> None:
-        """avic_refresh_virtual_apic_mode(): avic_activate_vmcb() clears
-        INTERCEPT_CR8_WRITE, avic_deactivate_vmcb() sets it (87d0f901a9bd), and the
-        next KVM_REQ_EVENT narrows it with svm_update_cr8_intercept()."""
+        """avic_refresh_virtual_apic_mode(): the VMCB follows the vCPU's APICv state;
+        the next KVM_REQ_EVENT narrows the intercept with svm_update_cr8_intercept()."""
         if not self.vm.enable_apicv or self.vm.irq_source == "legacy":
             return
-        vcpu.cr8_intercept = not vcpu.apicv_active
-
-    def init_vmcb_cr8(self, vcpu: VCpu, activated: bool) -> None:
-        """init_vmcb(): INTERCEPT_CR8_WRITE always, V_TPR 0 (int_ctl is reset);
-        then avic_init_vmcb() for a vCPU with APICv active, which activates or
-        deactivates the VMCB by the VM-wide state it read."""
-        vcpu.v_tpr_high = False
-        vcpu.cr8_intercept = True
         if vcpu.apicv_active:
-            vcpu.cr8_intercept = not activated
+            self.avic_activate_vmcb(vcpu)
+        else:
+            self.avic_deactivate_vmcb(vcpu)
+
+    def avic_init_vmcb(self, vcpu: VCpu) -> Kfunc:
+        """For a vCPU with APICv active: activate or deactivate by the VM-wide state."""
+        yield rd("avic_init_vmcb: kvm_apicv_activated", "kvm.apicv_inhibit_reasons")
+        if self.kvm_apicv_activated():
+            self.avic_activate_vmcb(vcpu)
+        else:
+            self.avic_deactivate_vmcb(vcpu)
+
+    def avic_activate_vmcb(self, vcpu: VCpu) -> None:
+        """Its CR8 part (87d0f901a9bd): AVIC handles the TPR, no CR8 write exits."""
+        vcpu.cr8_intercept = False  # svm_clr_intercept(svm, INTERCEPT_CR8_WRITE)
+
+    def avic_deactivate_vmcb(self, vcpu: VCpu) -> None:
+        vcpu.cr8_intercept = True  # svm_set_intercept(svm, INTERCEPT_CR8_WRITE)
 
     # -- vmx.c ----------------------------------------------------------------
 
