@@ -250,11 +250,9 @@ def _summary(impl: type) -> str:
     return textwrap.shorten(first, 70, placeholder=" ...")
 
 
-def _check(args: argparse.Namespace) -> int:
-    impl = load(args.impl)
-    if args.mutate and plugin_file(impl) is None:
-        raise ImplError("--mutate applies to a plugin (FILE.py:CLASS)")
-    params = GenParams(
+def gen_params(args: argparse.Namespace) -> GenParams:
+    """The scenario options ``check`` and ``fuzz`` share, as ``generate`` takes them."""
+    return GenParams(
         args.vcpus,
         args.ioctls,
         args.ops,
@@ -263,6 +261,13 @@ def _check(args: argparse.Namespace) -> int:
         args.irq_source,
         args.resets,
     )
+
+
+def _check(args: argparse.Namespace) -> int:
+    impl = load(args.impl)
+    if args.mutate and plugin_file(impl) is None:
+        raise ImplError("--mutate applies to a plugin (FILE.py:CLASS)")
+    params = gen_params(args)
     runs = args.runs if args.runs is not None or args.time is not None else 2000
     jobs, shard, searches = _spread(args)
     cov = change_coverage(impl, args)

@@ -29,7 +29,13 @@ import difftest.fuzz
 from difftest.check import GenParams
 from difftest.errors import EXIT_CLEAN, EXIT_FINDING, EXIT_INTERNAL, EXIT_USAGE
 from difftest.frontends import output
-from difftest.frontends.cli import _report, add_coverage_args, change_coverage, finish_coverage
+from difftest.frontends.cli import (
+    _report,
+    add_coverage_args,
+    change_coverage,
+    finish_coverage,
+    gen_params,
+)
 from difftest.frontends.progress import Progress as Bar
 from difftest.frontends.progress import Status
 from difftest.frontends.validate import writable_dir
@@ -125,15 +131,7 @@ def _params(args: argparse.Namespace) -> GenParams:
         raise ScenarioError("--vcpus and --ops must be at least 1")
     if args.ioctls < 0:
         raise ScenarioError("--ioctls must not be negative")
-    return GenParams(
-        args.vcpus,
-        args.ioctls,
-        args.ops,
-        not args.no_nested,
-        args.vendor,
-        args.irq_source,
-        args.resets,
-    )
+    return gen_params(args)
 
 
 def target_command(args: argparse.Namespace, *, feedback: str = "all") -> list[str]:
